@@ -1,0 +1,323 @@
+/* In-memory backend of the sys_* interface: what the kernel would hold,
+ * kept in small tables, with carrier changes injected by tests and
+ * announced through an eventfd exactly as rtnetlink announces them. */
+#include "sys.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define DUMMY_LINKS 16
+#define DUMMY_ADDRS 32
+#define DUMMY_ROUTES 32
+
+struct dummy_addr {
+	int ifindex;
+	struct kt_prefix p;
+};
+
+struct dummy_route {
+	int ifindex;
+	struct kt_prefix dst;
+	struct kt_addr gw;
+};
+
+struct dummy_priv {
+	struct sys_link links[DUMMY_LINKS];
+	size_t n_links;
+	struct dummy_addr addrs[DUMMY_ADDRS];
+	size_t n_addrs;
+	struct dummy_route routes[DUMMY_ROUTES];
+	size_t n_routes;
+	bool changed[DUMMY_LINKS];
+	int efd;
+	char fail_op[24];
+	int fail_err;
+};
+
+static int dummy_init(struct sys *s)
+{
+	struct dummy_priv *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->efd < 0) {
+		int err = -errno;
+
+		free(p);
+		return err;
+	}
+	s->priv = p;
+	return 0;
+}
+
+static void dummy_uninit(struct sys *s)
+{
+	struct dummy_priv *p = s->priv;
+
+	if (!p)
+		return;
+	close(p->efd);
+	free(p);
+	s->priv = NULL;
+}
+
+static int injected(struct dummy_priv *p, const char *op)
+{
+	int err = p->fail_err;
+
+	if (!err || strcmp(p->fail_op, op))
+		return 0;
+	p->fail_err = 0;
+	return err;
+}
+
+static struct sys_link *by_index(struct dummy_priv *p, int ifindex)
+{
+	for (size_t i = 0; i < p->n_links; i++)
+		if (p->links[i].ifindex == ifindex)
+			return &p->links[i];
+	return NULL;
+}
+
+static struct sys_link *by_name(struct dummy_priv *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_links; i++)
+		if (!strcmp(p->links[i].name, name))
+			return &p->links[i];
+	return NULL;
+}
+
+static void announce(struct dummy_priv *p, struct sys_link *l)
+{
+	uint64_t one = 1;
+
+	p->changed[l - p->links] = true;
+	if (write(p->efd, &one, sizeof(one)) < 0) {
+		/* Counter overflow only; the flag above is what matters. */
+	}
+}
+
+static int dummy_link_get(struct sys *s, const char *name, struct sys_link *out)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+	int err = injected(p, "link_get");
+
+	if (err)
+		return err;
+	if (!l)
+		return -ENODEV;
+	*out = *l;
+	return 0;
+}
+
+static int dummy_link_set_up(struct sys *s, int ifindex)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_index(p, ifindex);
+	int err = injected(p, "link_set_up");
+
+	if (err)
+		return err;
+	if (!l)
+		return -ENODEV;
+	if (!l->admin_up) {
+		l->admin_up = true;
+		announce(p, l);
+	}
+	return 0;
+}
+
+static int dummy_addr_replace(struct sys *s, int ifindex, const struct kt_prefix *pf)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "addr_replace");
+
+	if (err)
+		return err;
+	if (!by_index(p, ifindex))
+		return -ENODEV;
+	for (size_t i = 0; i < p->n_addrs; i++) {
+		if (p->addrs[i].ifindex == ifindex &&
+		    kt_addr_equal(&p->addrs[i].p.addr, &pf->addr)) {
+			p->addrs[i].p = *pf;
+			return 0;
+		}
+	}
+	if (p->n_addrs == DUMMY_ADDRS)
+		return -ENOSPC;
+	p->addrs[p->n_addrs++] = (struct dummy_addr){ ifindex, *pf };
+	return 0;
+}
+
+static int dummy_addr_del(struct sys *s, int ifindex, const struct kt_prefix *pf)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "addr_del");
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < p->n_addrs; i++) {
+		if (p->addrs[i].ifindex == ifindex &&
+		    kt_prefix_equal(&p->addrs[i].p, pf)) {
+			p->addrs[i] = p->addrs[--p->n_addrs];
+			return 0;
+		}
+	}
+	return -EADDRNOTAVAIL;
+}
+
+static int dummy_route_replace(struct sys *s, const struct kt_prefix *dst,
+			       const struct kt_addr *gw, int ifindex)
+{
+	struct dummy_priv *p = s->priv;
+	struct dummy_route r = { .ifindex = ifindex, .dst = *dst };
+	int err = injected(p, "route_replace");
+
+	if (err)
+		return err;
+	if (!by_index(p, ifindex))
+		return -ENODEV;
+	if (gw)
+		r.gw = *gw;
+	for (size_t i = 0; i < p->n_routes; i++) {
+		if (kt_prefix_equal(&p->routes[i].dst, dst)) {
+			p->routes[i] = r;
+			return 0;
+		}
+	}
+	if (p->n_routes == DUMMY_ROUTES)
+		return -ENOSPC;
+	p->routes[p->n_routes++] = r;
+	return 0;
+}
+
+static int dummy_route_del(struct sys *s, const struct kt_prefix *dst, int ifindex)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "route_del");
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < p->n_routes; i++) {
+		if (kt_prefix_equal(&p->routes[i].dst, dst) &&
+		    p->routes[i].ifindex == ifindex) {
+			p->routes[i] = p->routes[--p->n_routes];
+			return 0;
+		}
+	}
+	return -ESRCH;
+}
+
+static int dummy_events_fd(struct sys *s)
+{
+	return ((struct dummy_priv *)s->priv)->efd;
+}
+
+static int dummy_events_read(struct sys *s, sys_link_fn fn, void *arg)
+{
+	struct dummy_priv *p = s->priv;
+	uint64_t n;
+
+	if (read(p->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return -errno;
+	for (size_t i = 0; i < p->n_links; i++) {
+		if (p->changed[i]) {
+			p->changed[i] = false;
+			fn(arg, &p->links[i], false);
+		}
+	}
+	return 0;
+}
+
+const struct sys_ops sys_dummy_ops = {
+	.name = "dummy",
+	.init = dummy_init,
+	.uninit = dummy_uninit,
+	.link_get = dummy_link_get,
+	.link_set_up = dummy_link_set_up,
+	.addr_replace = dummy_addr_replace,
+	.addr_del = dummy_addr_del,
+	.route_replace = dummy_route_replace,
+	.route_del = dummy_route_del,
+	.events_fd = dummy_events_fd,
+	.events_read = dummy_events_read,
+};
+
+int sys_dummy_link_add(struct sys *s, const char *name, bool carrier)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l;
+
+	if (p->n_links == DUMMY_LINKS || strlen(name) >= IF_NAMESIZE)
+		return -ENOSPC;
+	l = &p->links[p->n_links++];
+	memset(l, 0, sizeof(*l));
+	l->ifindex = (int)p->n_links + 1;
+	strcpy(l->name, name);
+	l->carrier = carrier;
+	l->mtu = 1500;
+	announce(p, l);
+	return l->ifindex;
+}
+
+int sys_dummy_set_carrier(struct sys *s, const char *name, bool carrier)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+
+	if (!l)
+		return -ENODEV;
+	l->carrier = carrier;
+	announce(p, l);
+	return 0;
+}
+
+size_t sys_dummy_addr_count(struct sys *s, const char *name)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+	size_t n = 0;
+
+	for (size_t i = 0; l && i < p->n_addrs; i++)
+		n += p->addrs[i].ifindex == l->ifindex;
+	return n;
+}
+
+bool sys_dummy_has_addr(struct sys *s, const char *name, const struct kt_prefix *pf)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+
+	for (size_t i = 0; l && i < p->n_addrs; i++)
+		if (p->addrs[i].ifindex == l->ifindex &&
+		    kt_prefix_equal(&p->addrs[i].p, pf))
+			return true;
+	return false;
+}
+
+bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
+			 const struct kt_addr *gw, const char *name)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+
+	for (size_t i = 0; l && i < p->n_routes; i++)
+		if (p->routes[i].ifindex == l->ifindex &&
+		    kt_prefix_equal(&p->routes[i].dst, dst) &&
+		    (!gw || kt_addr_equal(&p->routes[i].gw, gw)))
+			return true;
+	return false;
+}
+
+void sys_dummy_fail_next(struct sys *s, const char *op, int err)
+{
+	struct dummy_priv *p = s->priv;
+
+	strncpy(p->fail_op, op, sizeof(p->fail_op) - 1);
+	p->fail_err = err;
+}

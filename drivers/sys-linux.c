@@ -1,0 +1,316 @@
+/* rtnetlink backend of the sys_* interface, on libmnl.
+ *
+ * Two sockets: `cmd` for requests, each acknowledged (NLM_F_ACK) and its
+ * error returned as -errno; `mon` subscribed to link changes and drained
+ * from the event loop. Every attribute read from the kernel is checked
+ * against the type it must have before it is used. */
+#include "sys.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* libmnl's MNL_SOCKET_BUFFER_SIZE is a run-time value (page size); fixed
+ * sizes keep the buffers off the VLA path. Replies to our requests are
+ * small; notifications come in batches, hence the larger receive buffer. */
+#define NL_REQ_SIZE 1024
+#define NL_RECV_SIZE 32768
+
+/* glibc's <net/if.h> lacks it and <linux/if.h> clashes with <net/if.h>. */
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000
+#endif
+
+struct linux_priv {
+	struct mnl_socket *cmd, *mon;
+	unsigned cmd_portid;
+	uint32_t seq;
+	char buf[NL_RECV_SIZE];
+};
+
+static int nl_open(struct mnl_socket **out, unsigned groups, int flags)
+{
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | flags);
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+		int err = -errno;
+
+		mnl_socket_close(nl);
+		return err;
+	}
+	*out = nl;
+	return 0;
+}
+
+static int linux_init(struct sys *s)
+{
+	struct linux_priv *p = calloc(1, sizeof(*p));
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	if ((err = nl_open(&p->cmd, 0, 0)))
+		goto err_free;
+	if ((err = nl_open(&p->mon, RTMGRP_LINK, SOCK_NONBLOCK)))
+		goto err_cmd;
+	p->cmd_portid = mnl_socket_get_portid(p->cmd);
+	p->seq = (uint32_t)time(NULL);
+	s->priv = p;
+	return 0;
+err_cmd:
+	mnl_socket_close(p->cmd);
+err_free:
+	free(p);
+	return err;
+}
+
+static void linux_uninit(struct sys *s)
+{
+	struct linux_priv *p = s->priv;
+
+	if (!p)
+		return;
+	mnl_socket_close(p->mon);
+	mnl_socket_close(p->cmd);
+	free(p);
+	s->priv = NULL;
+}
+
+/* Sends one request and runs the replies through cb until the kernel's ACK
+ * (or error) arrives. */
+static int nl_talk(struct linux_priv *p, struct nlmsghdr *nlh, mnl_cb_t cb,
+		   void *data)
+{
+	int ret;
+
+	nlh->nlmsg_seq = ++p->seq;
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	if (mnl_socket_sendto(p->cmd, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		ssize_t n = mnl_socket_recvfrom(p->cmd, p->buf, sizeof(p->buf));
+
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(p->buf, (size_t)n, nlh->nlmsg_seq, p->cmd_portid,
+				 cb, data);
+	} while (ret > MNL_CB_STOP);
+	return ret < 0 ? -errno : 0;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, IFLA_MAX) < 0)
+		return MNL_CB_OK;	/* newer kernel, unknown attribute */
+	switch (type) {
+	case IFLA_IFNAME:
+		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+			return MNL_CB_ERROR;
+		break;
+	case IFLA_MTU:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+			return MNL_CB_ERROR;
+		break;
+	default:
+		break;
+	}
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int parse_link(const struct nlmsghdr *nlh, struct sys_link *out)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
+	const struct ifinfomsg *ifi;
+
+	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(*ifi))
+		return -EBADMSG;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0 ||
+	    !tb[IFLA_IFNAME])
+		return -EBADMSG;
+	memset(out, 0, sizeof(*out));
+	out->ifindex = ifi->ifi_index;
+	strncpy(out->name, mnl_attr_get_str(tb[IFLA_IFNAME]), sizeof(out->name) - 1);
+	out->admin_up = ifi->ifi_flags & IFF_UP;
+	out->carrier = ifi->ifi_flags & IFF_LOWER_UP;
+	if (tb[IFLA_MTU])
+		out->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+	return 0;
+}
+
+static int link_reply_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return parse_link(nlh, data) ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int linux_link_get(struct sys *s, const char *name, struct sys_link *out)
+{
+	struct linux_priv *p = s->priv;
+	char buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+
+	if (strlen(name) >= IF_NAMESIZE)
+		return -EINVAL;
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	memset(out, 0, sizeof(*out));
+	return nl_talk(p, nlh, link_reply_cb, out);
+}
+
+static int linux_link_set_up(struct sys *s, int ifindex)
+{
+	char buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_change = IFF_UP;
+	return nl_talk(s->priv, nlh, NULL, NULL);
+}
+
+static int addr_msg(struct sys *s, uint16_t type, uint16_t flags, int ifindex,
+		    const struct kt_prefix *pf)
+{
+	char buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifaddrmsg *ifa;
+	size_t len = kt_addr_size(&pf->addr);
+
+	if (!len)
+		return -EAFNOSUPPORT;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = (uint8_t)pf->addr.family;
+	ifa->ifa_prefixlen = pf->len;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = (unsigned)ifindex;
+	mnl_attr_put(nlh, IFA_LOCAL, len, pf->addr.bytes);
+	mnl_attr_put(nlh, IFA_ADDRESS, len, pf->addr.bytes);
+	return nl_talk(s->priv, nlh, NULL, NULL);
+}
+
+static int linux_addr_replace(struct sys *s, int ifindex, const struct kt_prefix *p)
+{
+	return addr_msg(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, p);
+}
+
+static int linux_addr_del(struct sys *s, int ifindex, const struct kt_prefix *p)
+{
+	return addr_msg(s, RTM_DELADDR, 0, ifindex, p);
+}
+
+static int route_msg(struct sys *s, uint16_t type, uint16_t flags,
+		     const struct kt_prefix *dst, const struct kt_addr *gw,
+		     int ifindex)
+{
+	char buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+	size_t len = kt_addr_size(&dst->addr);
+
+	if (!len || (gw && gw->family != dst->addr.family))
+		return -EAFNOSUPPORT;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)dst->addr.family;
+	rtm->rtm_dst_len = dst->len;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = KT_RTPROT;
+	rtm->rtm_scope = gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put(nlh, RTA_DST, len, dst->addr.bytes);
+	if (gw)
+		mnl_attr_put(nlh, RTA_GATEWAY, len, gw->bytes);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	return nl_talk(s->priv, nlh, NULL, NULL);
+}
+
+static int linux_route_replace(struct sys *s, const struct kt_prefix *dst,
+			       const struct kt_addr *gw, int ifindex)
+{
+	return route_msg(s, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, gw,
+			 ifindex);
+}
+
+static int linux_route_del(struct sys *s, const struct kt_prefix *dst, int ifindex)
+{
+	return route_msg(s, RTM_DELROUTE, 0, dst, NULL, ifindex);
+}
+
+static int linux_events_fd(struct sys *s)
+{
+	return mnl_socket_get_fd(((struct linux_priv *)s->priv)->mon);
+}
+
+struct ev_ctx {
+	sys_link_fn fn;
+	void *arg;
+};
+
+static int event_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ev_ctx *c = data;
+	struct sys_link l;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+		return MNL_CB_OK;
+	/* A malformed notification is skipped, not fatal: the next one (or
+	 * a later link_get) brings the state again. */
+	if (!parse_link(nlh, &l))
+		c->fn(c->arg, &l, nlh->nlmsg_type == RTM_DELLINK);
+	return MNL_CB_OK;
+}
+
+static int linux_events_read(struct sys *s, sys_link_fn fn, void *arg)
+{
+	struct linux_priv *p = s->priv;
+	struct ev_ctx c = { fn, arg };
+
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(p->mon, p->buf, sizeof(p->buf));
+
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		/* Multicast notifications carry seq 0 and the kernel's port. */
+		if (mnl_cb_run(p->buf, (size_t)n, 0, 0, event_cb, &c) < 0 &&
+		    errno != ENOENT)
+			return -errno;
+	}
+}
+
+const struct sys_ops sys_linux_ops = {
+	.name = "linux",
+	.init = linux_init,
+	.uninit = linux_uninit,
+	.link_get = linux_link_get,
+	.link_set_up = linux_link_set_up,
+	.addr_replace = linux_addr_replace,
+	.addr_del = linux_addr_del,
+	.route_replace = linux_route_replace,
+	.route_del = linux_route_del,
+	.events_fd = linux_events_fd,
+	.events_read = linux_events_read,
+};

@@ -1,0 +1,90 @@
+/* The narrow interface through which Kyoten touches the kernel's network
+ * state. Two backends: sys-linux.c (rtnetlink through libmnl) and
+ * sys-dummy.c (in-memory tables, for unit tests and developers' hosts).
+ * Only the privileged parent process holds a struct sys.
+ *
+ * Writes are idempotent ("replace"), so that applying the same
+ * configuration twice, or after a restart, converges to the same state. */
+#ifndef KT_SYS_H
+#define KT_SYS_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+/* Routes Kyoten installs carry this protocol number, so that they can be
+ * told from the administrator's and the kernel's (ip route show proto 201). */
+#define KT_RTPROT 201
+
+struct sys_link {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	bool admin_up;
+	bool carrier;		/* IFF_LOWER_UP */
+	unsigned mtu;
+};
+
+typedef void (*sys_link_fn)(void *arg, const struct sys_link *l, bool removed);
+
+struct sys;
+
+struct sys_ops {
+	const char *name;
+	int (*init)(struct sys *s);
+	void (*uninit)(struct sys *s);
+	int (*link_get)(struct sys *s, const char *name, struct sys_link *out);
+	int (*link_set_up)(struct sys *s, int ifindex);
+	int (*addr_replace)(struct sys *s, int ifindex, const struct kt_prefix *p);
+	int (*addr_del)(struct sys *s, int ifindex, const struct kt_prefix *p);
+	int (*route_replace)(struct sys *s, const struct kt_prefix *dst,
+			     const struct kt_addr *gw, int ifindex);
+	int (*route_del)(struct sys *s, const struct kt_prefix *dst, int ifindex);
+	/* A descriptor that becomes readable when links change, and the call
+	 * that drains it into fn. */
+	int (*events_fd)(struct sys *s);
+	int (*events_read)(struct sys *s, sys_link_fn fn, void *arg);
+};
+
+struct sys {
+	const struct sys_ops *ops;
+	void *priv;
+};
+
+extern const struct sys_ops sys_linux_ops;
+extern const struct sys_ops sys_dummy_ops;
+
+/* Picks a backend by name ("linux", "dummy"). */
+int sys_init(struct sys *s, const char *backend);
+void sys_uninit(struct sys *s);
+
+static inline int sys_link_get(struct sys *s, const char *n, struct sys_link *o)
+{ return s->ops->link_get(s, n, o); }
+static inline int sys_link_set_up(struct sys *s, int ifindex)
+{ return s->ops->link_set_up(s, ifindex); }
+static inline int sys_addr_replace(struct sys *s, int i, const struct kt_prefix *p)
+{ return s->ops->addr_replace(s, i, p); }
+static inline int sys_addr_del(struct sys *s, int i, const struct kt_prefix *p)
+{ return s->ops->addr_del(s, i, p); }
+static inline int sys_route_replace(struct sys *s, const struct kt_prefix *d,
+				    const struct kt_addr *gw, int i)
+{ return s->ops->route_replace(s, d, gw, i); }
+static inline int sys_route_del(struct sys *s, const struct kt_prefix *d, int i)
+{ return s->ops->route_del(s, d, i); }
+static inline int sys_events_fd(struct sys *s)
+{ return s->ops->events_fd(s); }
+static inline int sys_events_read(struct sys *s, sys_link_fn fn, void *arg)
+{ return s->ops->events_read(s, fn, arg); }
+
+/* Dummy backend only: test hooks. */
+int sys_dummy_link_add(struct sys *s, const char *name, bool carrier);
+int sys_dummy_set_carrier(struct sys *s, const char *name, bool carrier);
+size_t sys_dummy_addr_count(struct sys *s, const char *name);
+bool sys_dummy_has_addr(struct sys *s, const char *name, const struct kt_prefix *p);
+bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
+			 const struct kt_addr *gw, const char *name);
+/* Next call of the named operation fails with err (0 clears). */
+void sys_dummy_fail_next(struct sys *s, const char *op, int err);
+
+#endif

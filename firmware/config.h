@@ -1,0 +1,107 @@
+/* The site configuration: one YAML file per box (docs/configuration.md).
+ *
+ * Parsed with libyaml into fixed-size structures, so that a configuration
+ * is a plain value: copied on reload, compared, and thrown away whole when
+ * the new file is bad while the daemon keeps running on the old one. */
+#ifndef KT_CONFIG_H
+#define KT_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define KT_NAME_MAX 32
+#define KT_DEVNUM_MAX 64
+#define KT_LOCATION_MAX 128
+#define KT_PORT_MAX 16		/* logical port or interface name, IFNAMSIZ */
+#define KT_MAX_LINES 4
+#define KT_MAX_HUBS 4
+#define KT_MAX_SEGMENTS 8
+
+enum kt_role { KT_ROLE_SITE, KT_ROLE_HUB };
+enum kt_line_kind { KT_LINE_CLOSED, KT_LINE_BEST_EFFORT };
+enum kt_seg_kind {
+	KT_SEG_MYNUMBER,
+	KT_SEG_LGWAN,
+	KT_SEG_INTERNET,
+	KT_SEG_MANAGEMENT,
+	KT_SEG_DATACENTER,	/* hubs only: the port towards the DC core */
+	KT_SEG_KIND_COUNT
+};
+
+struct kt_line {
+	char name[KT_NAME_MAX];
+	enum kt_line_kind kind;
+	char port[KT_PORT_MAX];		/* as written in the file */
+	char ifname[IF_NAMESIZE];	/* resolved through the board's port map */
+	struct kt_prefix address;
+	struct kt_addr gateway;
+};
+
+struct kt_endpoint {
+	unsigned line;			/* index into kt_config.lines */
+	struct kt_addr addr;
+};
+
+struct kt_hub {
+	char name[KT_NAME_MAX];
+	struct kt_endpoint endpoints[KT_MAX_LINES];
+	size_t n_endpoints;
+};
+
+struct kt_segment {
+	char name[KT_NAME_MAX];
+	enum kt_seg_kind kind;
+	char port[KT_PORT_MAX];
+	char ifname[IF_NAMESIZE];
+	struct kt_prefix address;
+};
+
+struct kt_config {
+	char site_id[KT_NAME_MAX];
+	char device_number[KT_DEVNUM_MAX];
+	char location[KT_LOCATION_MAX];
+	enum kt_role role;
+	int log_level;			/* -1: the build's default */
+	struct kt_line lines[KT_MAX_LINES];
+	size_t n_lines;
+	struct kt_hub hubs[KT_MAX_HUBS];
+	size_t n_hubs;
+	struct kt_segment segments[KT_MAX_SEGMENTS];
+	size_t n_segments;
+	uint8_t sha256[32];		/* of the file's bytes, for drift checks */
+};
+
+struct kt_config_error {
+	char file[256];
+	unsigned line, column;		/* 1-based; 0 when not tied to a place */
+	char field[96];			/* e.g. lines[1].address */
+	char message[256];
+};
+
+/* The board's logical ports and the interfaces behind them. */
+struct kt_port_map {
+	const char *const (*ports)[2];	/* {logical, ifname} pairs */
+	size_t n;
+	bool names_as_is;		/* accept interface names not in the map */
+};
+
+extern const struct kt_port_map kt_board_ports;
+
+int kt_config_load(const char *path, const struct kt_port_map *map,
+		   struct kt_config *out, struct kt_config_error *err);
+int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
+		    const struct kt_port_map *map, struct kt_config *out,
+		    struct kt_config_error *err);
+/* "FILE:LINE:COLUMN: FIELD: MESSAGE" */
+const char *kt_config_error_str(const struct kt_config_error *e, char *buf,
+				size_t len);
+
+const char *kt_role_name(enum kt_role r);
+const char *kt_line_kind_name(enum kt_line_kind k);
+const char *kt_seg_kind_name(enum kt_seg_kind k);
+
+#endif

@@ -1,0 +1,267 @@
+/* The control socket: local administration through kyotenctl.
+ *
+ * Who may ask: root, the daemon's own user, and members of the
+ * PRIVSEP_USER group (checked with SO_PEERCRED and the socket's mode).
+ * What they may send: one fixed-size request (ctl.h), nothing to parse.
+ * A client that stalls is dropped after KT_CTL_TIMEOUT_MS. */
+#define KT_MODULE "ctl"
+#include "kyotend.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static void client_close(struct kyotend *d, struct kt_ctl_client *c)
+{
+	kt_loop_fd_del(&d->loop, &c->h);
+	kt_timer_cancel(&d->loop, &c->timeout);
+	close(c->h.fd);
+	free(c->out);
+	c->out = NULL;
+	c->used = false;
+}
+
+static void client_send(struct kyotend *d, struct kt_ctl_client *c, json_t *j)
+{
+	c->out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!c->out) {
+		client_close(d, c);
+		return;
+	}
+	c->out_len = strlen(c->out);
+	c->out_off = 0;
+	kt_loop_fd_mod(&d->loop, &c->h, EPOLLOUT);
+}
+
+static json_t *error_json(const char *msg)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+static void log_entry_json(const struct kt_log_entry *e, void *arg)
+{
+	char line[KT_LOG_TEXT_MAX + 256];
+
+	kt_log_format_5424(e, line, sizeof(line));
+	json_array_append_new(arg, json_pack(
+		"{s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:s}",
+		"seq", (int)e->seq, "time-us", (json_int_t)e->time_us,
+		"severity", kt_log_severity_name(e->severity), "proc", e->proc,
+		"module", e->module, "msgid", e->msgid, "text", e->text,
+		"rfc5424", line));
+}
+
+static void handle(struct kyotend *d, struct kt_ctl_client *c)
+{
+	json_t *j;
+
+	if (c->req.magic != KT_CTL_MAGIC || c->req.flags != 0 ||
+	    c->req.cmd == 0 || c->req.cmd >= KT_CTL_CMD_COUNT) {
+		d->ctl_bad++;
+		log_warnx("CTL_BAD", "malformed control request (magic %08x, "
+			  "command %u)", c->req.magic, c->req.cmd);
+		client_send(d, c, error_json("malformed request: kyotenctl and "
+					     "kyotend versions differ?"));
+		return;
+	}
+	switch (c->req.cmd) {
+	case KT_CTL_STATUS:
+		client_send(d, c, kyotend_status(d));
+		break;
+	case KT_CTL_LOG:
+		j = json_array();
+		kt_log_walk(c->req.arg ? c->req.arg : (uint32_t)-1, log_entry_json, j);
+		client_send(d, c, json_pack("{s:b, s:o}", "ok", 1, "entries", j));
+		break;
+	case KT_CTL_RELOAD:
+		if (kyotend_reload(d))
+			client_send(d, c, error_json(d->last_error));
+		else
+			client_send(d, c, json_pack("{s:b, s:i}", "ok", 1,
+						    "generation", (int)d->generation));
+		break;
+	}
+}
+
+static void on_client(struct kt_fd *h, uint32_t events)
+{
+	struct kt_ctl_client *c = container_of(h, struct kt_ctl_client, h);
+	struct kyotend *d = c->d;
+	ssize_t n;
+
+	if (c->out) {
+		n = send(h->fd, c->out + c->out_off, c->out_len - c->out_off,
+			 MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0 || (c->out_off += (size_t)n) == c->out_len)
+			client_close(d, c);
+		return;
+	}
+	if (events & (EPOLLHUP | EPOLLERR) && !(events & EPOLLIN)) {
+		client_close(d, c);
+		return;
+	}
+	n = recv(h->fd, (char *)&c->req + c->in_len, sizeof(c->req) - c->in_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(d, c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (c->in_len == sizeof(c->req))
+		handle(d, c);
+}
+
+static void on_timeout(struct kt_timer *t)
+{
+	struct kt_ctl_client *c = container_of(t, struct kt_ctl_client, timeout);
+
+	log_debug("CTL_TIMEOUT", "control client too slow; dropped");
+	client_close(c->d, c);
+}
+
+static gid_t ctl_gid(void)
+{
+	struct group *g = getgrnam(CONFIG_PRIVSEP_USER);
+
+	return g ? g->gr_gid : (gid_t)-1;
+}
+
+static bool allowed(const struct ucred *cr)
+{
+	gid_t gid = ctl_gid();
+
+	return cr->uid == 0 || cr->uid == geteuid() ||
+	       (gid != (gid_t)-1 && cr->gid == gid);
+}
+
+static void on_accept(struct kt_fd *h, uint32_t events)
+{
+	struct kyotend *d = container_of(h, struct kyotend, ctl_listen);
+	struct kt_ctl_client *c = NULL;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd;
+
+	(void)events;
+	fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) || !allowed(&cr)) {
+		static const char msg[] = "{\"ok\":false,\"error\":\"permission "
+			"denied: root or group " CONFIG_PRIVSEP_USER " only\"}";
+
+		d->ctl_denied++;
+		log_warnx("CTL_DENIED", "control connection from uid %u gid %u "
+			  "refused", (unsigned)cr.uid, (unsigned)cr.gid);
+		if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* Refused either way. */
+		}
+		close(fd);
+		return;
+	}
+	for (size_t i = 0; i < CONFIG_CTL_MAX_CLIENTS && !c; i++)
+		if (!d->clients[i].used)
+			c = &d->clients[i];
+	if (!c) {
+		static const char msg[] = "{\"ok\":false,\"error\":\"busy: too "
+			"many control connections\"}";
+
+		d->ctl_refused++;
+		if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* Refused either way. */
+		}
+		close(fd);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->d = d;
+	c->used = true;
+	c->h.fd = fd;
+	c->h.events = EPOLLIN;
+	c->h.cb = on_client;
+	c->timeout.cb = on_timeout;
+	if (kt_loop_fd_add(&d->loop, &c->h)) {
+		close(fd);
+		c->used = false;
+		return;
+	}
+	kt_timer_set(&d->loop, &c->timeout, KT_CTL_TIMEOUT_MS);
+}
+
+/* A socket file left by a daemon that died is removed; one that still
+ * answers belongs to a running daemon, which must not be displaced. */
+static int claim_path(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int busy;
+
+	if (fd < 0)
+		return -errno;
+	busy = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	if (busy)
+		return -EADDRINUSE;
+	if (unlink(sa->sun_path) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int ctl_init(struct kyotend *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	gid_t gid = ctl_gid();
+	mode_t old;
+	int fd, err;
+
+	if (strlen(d->ctl_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, d->ctl_path);
+	if ((err = claim_path(&sa)))
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0117);
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old);
+	if (!err && gid != (gid_t)-1 && geteuid() == 0 &&
+	    chown(d->ctl_path, 0, gid))
+		err = -errno;
+	if (!err && listen(fd, 16))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	d->ctl_listen.fd = fd;
+	d->ctl_listen.events = EPOLLIN;
+	d->ctl_listen.cb = on_accept;
+	if ((err = kt_loop_fd_add(&d->loop, &d->ctl_listen))) {
+		close(fd);
+		unlink(d->ctl_path);
+	}
+	return err;
+}
+
+void ctl_uninit(struct kyotend *d)
+{
+	for (size_t i = 0; i < CONFIG_CTL_MAX_CLIENTS; i++)
+		if (d->clients[i].used)
+			client_close(d, &d->clients[i]);
+	kt_loop_fd_del(&d->loop, &d->ctl_listen);
+	close(d->ctl_listen.fd);
+	unlink(d->ctl_path);
+}

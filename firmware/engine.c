@@ -1,0 +1,436 @@
+/* The network engine: the unprivileged child in which everything that
+ * parses input from the network will run (tunnels, BFD, the management
+ * agent's protocol). This file holds both sides: the parent's supervision
+ * of it (a module of the daemon) and the child's own main loop.
+ *
+ * The child is a fresh exec of the daemon's binary (no memory of the
+ * parent's, secrets included, survives into it), confined before it reads
+ * anything: chroot into an empty directory, no supplementary groups, the
+ * unprivileged user, no_new_privs. */
+#define KT_MODULE "engine"
+#include "kyotend.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The descriptor the child finds its channel on after exec. */
+#define ENGINE_FD 3
+
+#define ENGINE_ALLOWED (KT_MSG_BIT(KT_MSG_HELLO) | KT_MSG_BIT(KT_MSG_LOG) | \
+			KT_MSG_BIT(KT_MSG_PONG))
+#define PARENT_ALLOWED (KT_MSG_BIT(KT_MSG_PING) | \
+			KT_MSG_BIT(KT_MSG_CONFIG_BEGIN) | \
+			KT_MSG_BIT(KT_MSG_CONFIG_DONE) | KT_MSG_BIT(KT_MSG_SHUTDOWN))
+
+/* --- parent side --- */
+
+static void child_closed(struct kyotend *d)
+{
+	struct kt_child *c = &d->engine;
+
+	if (c->ch.fd >= 0) {
+		kt_loop_fd_del(&d->loop, &c->ch);
+		close(c->ch.fd);
+		c->ch.fd = -1;
+	}
+	kt_timer_cancel(&d->loop, &c->ping);
+	c->hello = false;
+}
+
+static void send_config(struct kyotend *d, const struct kt_config *cfg)
+{
+	struct kt_msg_config m = { .generation = d->generation };
+
+	if (d->engine.ch.fd < 0)
+		return;
+	snprintf(m.site_id, sizeof(m.site_id), "%s", cfg->site_id);
+	/* Later issues stream the engine's share of the configuration
+	 * between these two messages. */
+	kt_msg_send(d->engine.ch.fd, KT_MSG_CONFIG_BEGIN, 0, &m, sizeof(m), -1);
+	kt_msg_send(d->engine.ch.fd, KT_MSG_CONFIG_DONE, 0, &m, sizeof(m), -1);
+}
+
+static void on_child_msg(struct kt_fd *h, uint32_t events)
+{
+	struct kt_child *c = container_of(h, struct kt_child, ch);
+	struct kyotend *d = container_of(c, struct kyotend, engine);
+	struct kt_msg m;
+	int err;
+
+	(void)events;
+	err = kt_msg_recv(h->fd, c->allowed, &m);
+	if (err == -EPIPE) {
+		child_closed(d);	/* SIGCHLD does the rest */
+		return;
+	}
+	if (err == -EAGAIN)
+		return;
+	if (err) {
+		c->bad_msgs++;
+		log_warnx("MSG_REFUSED", "refused a message from the %s "
+			  "(type %u, %s): %s", c->role, m.hdr.type,
+			  kt_msg_type_name(m.hdr.type), strerror(-err));
+		return;
+	}
+	switch (m.hdr.type) {
+	case KT_MSG_HELLO:
+		memcpy(&c->info, m.data, sizeof(c->info));
+		c->info.role[sizeof(c->info.role) - 1] = '\0';
+		c->hello = true;
+		c->last_pong_ms = kt_loop_now(&d->loop);
+		log_info("ENGINE_UP", "%s running as uid %u gid %u, %s, %s",
+			 c->role, c->info.uid, c->info.gid,
+			 c->info.chrooted ? "chrooted" : "not chrooted",
+			 c->info.no_new_privs ? "no_new_privs" : "may gain privileges");
+		send_config(d, &d->cfg);
+		break;
+	case KT_MSG_LOG:
+		kt_log_ingest((const struct kt_log_entry *)(const void *)m.data);
+		break;
+	case KT_MSG_PONG: {
+		uint64_t cookie;
+
+		memcpy(&cookie, m.data, sizeof(cookie));
+		if (cookie == c->ping_cookie) {
+			c->last_pong_ms = kt_loop_now(&d->loop);
+			c->backoff = 0;
+		}
+		break;
+	}
+	}
+}
+
+static void on_ping(struct kt_timer *t)
+{
+	struct kt_child *c = container_of(t, struct kt_child, ping);
+	struct kyotend *d = container_of(c, struct kyotend, engine);
+
+	if (kt_loop_now(&d->loop) - c->last_pong_ms > KT_PING_DEADLINE_MS) {
+		log_errx("ENGINE_STUCK", "%s (pid %d) has not answered for %d ms; "
+			 "killing it", c->role, (int)c->pid, KT_PING_DEADLINE_MS);
+		kill(c->pid, SIGKILL);
+		return;
+	}
+	c->ping_cookie++;
+	kt_msg_send(c->ch.fd, KT_MSG_PING, 0, &c->ping_cookie,
+		    sizeof(c->ping_cookie), -1);
+	kt_timer_set(&d->loop, &c->ping, KT_PING_INTERVAL_MS);
+}
+
+static int spawn(struct kyotend *d)
+{
+	struct kt_child *c = &d->engine;
+	int sv[2], err;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	if (pid == 0) {
+		static char name[] = "kyotend: engine", flag[] = "--engine";
+		char *argv[] = { name, flag, NULL };
+		sigset_t none;
+
+		/* Only the channel survives the exec (everything else is
+		 * close-on-exec); signals start unblocked. */
+		if (dup2(sv[1], ENGINE_FD) < 0)
+			_exit(127);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(d->self_exe, argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	c->pid = pid;
+	c->ch.fd = sv[0];
+	c->ch.events = EPOLLIN;
+	c->ch.cb = on_child_msg;
+	c->hello = false;
+	c->last_pong_ms = kt_loop_now(&d->loop);
+	if ((err = kt_loop_fd_add(&d->loop, &c->ch))) {
+		kill(pid, SIGKILL);
+		child_closed(d);
+		return err;
+	}
+	kt_timer_set(&d->loop, &c->ping, KT_PING_INTERVAL_MS);
+	log_debug("ENGINE_START", "started %s, pid %d", c->role, (int)pid);
+	return 0;
+}
+
+static void on_restart(struct kt_timer *t)
+{
+	struct kt_child *c = container_of(t, struct kt_child, restart);
+	struct kyotend *d = container_of(c, struct kyotend, engine);
+	int err = spawn(d);
+
+	if (err) {
+		log_errx("ENGINE_SPAWN", "cannot start %s: %s", c->role,
+			 strerror(-err));
+		kt_timer_set(&d->loop, &c->restart, KT_RESTART_MAX_MS);
+	}
+}
+
+/* Called from the SIGCHLD handler path with each reaped child. */
+static void engine_reaped(struct kyotend *d, pid_t pid, int status)
+{
+	struct kt_child *c = &d->engine;
+	unsigned delay;
+
+	if (pid != c->pid)
+		return;
+	child_closed(d);
+	c->pid = 0;
+	c->restarts++;
+	/* 1 s, 2 s, 4 s ... up to 30 s while it keeps dying young; a
+	 * child that answered a ping has its backoff reset. */
+	delay = c->backoff ? c->backoff * 2 : 1000;
+	if (delay > KT_RESTART_MAX_MS)
+		delay = KT_RESTART_MAX_MS;
+	c->backoff = delay;
+	if (WIFSIGNALED(status))
+		log_errx("ENGINE_EXIT", "%s (pid %d) killed by signal %d; "
+			 "restarting in %u ms", c->role, (int)pid,
+			 WTERMSIG(status), delay);
+	else
+		log_errx("ENGINE_EXIT", "%s (pid %d) exited with status %d; "
+			 "restarting in %u ms", c->role, (int)pid,
+			 WEXITSTATUS(status), delay);
+	kt_timer_set(&d->loop, &c->restart, delay);
+}
+
+void kyotend_reap(struct kyotend *d)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		engine_reaped(d, pid, status);
+}
+
+static int engine_init(struct kyotend *d)
+{
+	struct kt_child *c = &d->engine;
+
+	memset(c, 0, sizeof(*c));
+	c->role = "engine";
+	c->allowed = ENGINE_ALLOWED;
+	c->ch.fd = -1;
+	c->restart.cb = on_restart;
+	c->ping.cb = on_ping;
+	return spawn(d);
+}
+
+static int engine_apply(struct kyotend *d, const struct kt_config *cfg)
+{
+	send_config(d, cfg);
+	return 0;
+}
+
+static void engine_uninit(struct kyotend *d)
+{
+	struct kt_child *c = &d->engine;
+
+	kt_timer_cancel(&d->loop, &c->restart);
+	if (c->ch.fd >= 0)
+		kt_msg_send(c->ch.fd, KT_MSG_SHUTDOWN, 0, NULL, 0, -1);
+	child_closed(d);
+	if (c->pid > 0) {
+		int status;
+
+		/* It exits on SHUTDOWN or on the closed channel; do not wait
+		 * for ever on one that is stuck. */
+		for (int i = 0; i < 50; i++) {
+			if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
+				c->pid = 0;
+				break;
+			}
+			usleep(20000);
+		}
+		if (c->pid > 0) {
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, &status, 0);
+		}
+	}
+	c->pid = 0;
+}
+
+static json_t *engine_status(struct kyotend *d)
+{
+	struct kt_child *c = &d->engine;
+
+	return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:i}",
+			 "name", c->role,
+			 "state", c->hello ? "up" : c->pid ? "starting" : "down",
+			 "pid", (int)c->pid, "uid", (int)c->info.uid,
+			 "gid", (int)c->info.gid, "chrooted", c->info.chrooted,
+			 "no-new-privs", c->info.no_new_privs,
+			 "restarts", (int)c->restarts,
+			 "refused-messages", (int)c->bad_msgs);
+}
+
+const struct kt_module kt_engine_module = {
+	.name = "engine",
+	.init = engine_init,
+	.apply = engine_apply,
+	.uninit = engine_uninit,
+	.status = engine_status,
+};
+
+/* --- child side --- */
+
+static struct {
+	struct kt_loop loop;
+	struct kt_fd ch;
+	bool chrooted, no_new_privs;
+} eng;
+
+static void forward_log(const struct kt_log_entry *e, void *arg)
+{
+	(void)arg;
+	/* Best effort: if the parent is gone, the child is about to exit. */
+	kt_msg_send(ENGINE_FD, KT_MSG_LOG, 0, e, sizeof(*e), -1);
+}
+
+static int confine(void)
+{
+	const char *user = CONFIG_PRIVSEP_USER, *dir = CONFIG_PRIVSEP_CHROOT;
+	struct passwd *pw;
+	struct stat st;
+
+	if (geteuid() != 0) {
+		log_notice("ENGINE_NOROOT", "not started as root: keeping uid %u, "
+			   "no chroot", (unsigned)geteuid());
+	} else {
+		pw = getpwnam(user);
+		if (!pw) {
+			log_crit("ENGINE_NOUSER", "user '%s' does not exist; create "
+				 "it (tools/bootstrap does) so the engine can drop "
+				 "privileges", user);
+			return -ENOENT;
+		}
+		/* The parent made it; refuse one that others could fill. */
+		if (stat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    (st.st_mode & 022)) {
+			log_crit("ENGINE_CHROOT", "'%s' must be a directory owned "
+				 "by root and writable only by it", dir);
+			return -EPERM;
+		}
+		if (chroot(dir) || chdir("/")) {
+			log_crit("ENGINE_CHROOT", "chroot to '%s' failed: %s", dir,
+				 strerror(errno));
+			return -errno;
+		}
+		eng.chrooted = true;
+		if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid)) {
+			log_crit("ENGINE_SETUID", "dropping to user '%s' failed: %s",
+				 user, strerror(errno));
+			return -errno;
+		}
+		if (setuid(0) == 0) {
+			log_crit("ENGINE_SETUID", "could regain root after dropping "
+				 "privileges; refusing to run");
+			return -EPERM;
+		}
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+		eng.no_new_privs = true;
+	/* Set after the credential change, which clears it. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	return 0;
+}
+
+static void engine_on_msg(struct kt_fd *h, uint32_t events)
+{
+	struct kt_msg m;
+	int err;
+
+	(void)events;
+	err = kt_msg_recv(h->fd, PARENT_ALLOWED, &m);
+	if (err == -EPIPE) {
+		kt_loop_stop(&eng.loop);
+		return;
+	}
+	if (err) {
+		log_warnx("MSG_REFUSED", "refused a message from the parent: %s",
+			  strerror(-err));
+		return;
+	}
+	switch (m.hdr.type) {
+	case KT_MSG_PING:
+		kt_msg_send(h->fd, KT_MSG_PONG, 0, m.data, sizeof(uint64_t), -1);
+		break;
+	case KT_MSG_CONFIG_DONE: {
+		struct kt_msg_config c;
+
+		memcpy(&c, m.data, sizeof(c));
+		c.site_id[sizeof(c.site_id) - 1] = '\0';
+		log_debug("ENGINE_CONFIG", "configuration generation %u for %s",
+			  c.generation, c.site_id);
+		break;
+	}
+	case KT_MSG_SHUTDOWN:
+		kt_loop_stop(&eng.loop);
+		break;
+	default:
+		break;
+	}
+}
+
+static void engine_signal(struct kt_loop *l, int signo)
+{
+	(void)signo;
+	kt_loop_stop(l);
+}
+
+int engine_main(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, 0 };
+	struct kt_msg_hello hello = { 0 };
+	int err;
+
+	kt_log_init("engine", 0, 0);
+	/* The parent filters by its own level when it takes entries in. */
+	kt_log_set_level(LOG_DEBUG);
+	kt_log_set_sink(forward_log, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (confine())
+		return 1;
+	if ((err = kt_loop_init(&eng.loop)) ||
+	    (err = kt_loop_signals(&eng.loop, sigs, engine_signal)))
+		return 1;
+	eng.ch.fd = ENGINE_FD;
+	eng.ch.events = EPOLLIN;
+	eng.ch.cb = engine_on_msg;
+	if (kt_loop_fd_add(&eng.loop, &eng.ch))
+		return 1;
+	hello.pid = (uint32_t)getpid();
+	hello.uid = (uint32_t)getuid();
+	hello.gid = (uint32_t)getgid();
+	hello.chrooted = eng.chrooted;
+	hello.no_new_privs = eng.no_new_privs;
+	snprintf(hello.role, sizeof(hello.role), "engine");
+	kt_msg_send(ENGINE_FD, KT_MSG_HELLO, 0, &hello, sizeof(hello), -1);
+	err = kt_loop_run(&eng.loop);
+	kt_loop_uninit(&eng.loop);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,333 @@
+/* kyotenctl: the on-box command line. Talks to kyotend over its control
+ * socket (ctl.h); `check-config` runs the daemon's own parser locally.
+ *
+ * Text for people goes through _() so that a Japanese message catalogue
+ * (textdomain "kyoten") can replace it; JSON keys and message ids stay. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libintl.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "generated/autoconf.h"
+
+#define _(s) gettext(s)
+
+#ifndef KYOTEN_VERSION
+#define KYOTEN_VERSION "0.0.0-unknown"
+#endif
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
+
+static const char *sock_path = CONFIG_CTL_SOCKET_PATH;
+
+static json_t *request(uint16_t cmd, uint32_t arg)
+{
+	struct kt_ctl_req req = { .magic = KT_CTL_MAGIC, .cmd = cmd, .arg = arg };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	json_error_t jerr;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	json_t *j;
+	int fd;
+
+	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, _("kyotenctl: socket path too long: %s\n"), sock_path);
+		exit(EXIT_USAGE);
+	}
+	strcpy(sa.sun_path, sock_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, _("kyotenctl: cannot reach kyotend at %s: %s\n"),
+			sock_path, strerror(errno));
+		exit(EXIT_NODAEMON);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
+		fprintf(stderr, _("kyotenctl: sending the request failed: %s\n"),
+			strerror(errno));
+		exit(EXIT_NODAEMON);
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			buf = realloc(buf, cap);
+			if (!buf) {
+				fprintf(stderr, "kyotenctl: out of memory\n");
+				exit(EXIT_REFUSED);
+			}
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, _("kyotenctl: no answer from kyotend: %s\n"),
+				strerror(errno));
+			exit(EXIT_NODAEMON);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	j = json_loads(buf, 0, &jerr);
+	free(buf);
+	if (!j) {
+		fprintf(stderr, _("kyotenctl: kyotend's answer is not JSON (%s)\n"),
+			jerr.text);
+		exit(EXIT_REFUSED);
+	}
+	if (json_is_false(json_object_get(j, "ok"))) {
+		fprintf(stderr, _("kyotenctl: kyotend refused: %s\n"),
+			json_string_value(json_object_get(j, "error")));
+		json_decref(j);
+		exit(EXIT_REFUSED);
+	}
+	return j;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+static long long num(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static void print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+}
+
+static void print_status(json_t *j)
+{
+	json_t *site = json_object_get(j, "site"), *fw = json_object_get(j, "kyoten");
+	json_t *cfg = json_object_get(j, "config"), *p;
+	long long up = num(j, "uptime");
+	size_t i;
+
+	printf(_("Site       %s (device %s), %s role"), str(site, "id"),
+	       str(site, "device-number"), str(site, "role"));
+	if (*str(site, "location") != '-')
+		printf(", %s", str(site, "location"));
+	printf(_("\nFirmware   kyoten %s, board %s (%s), wolfSSL %s\n"),
+	       str(fw, "version"), str(fw, "board"), str(fw, "arch"),
+	       str(fw, "wolfssl"));
+	printf(_("Uptime     %lldd %02lld:%02lld:%02lld\n"), up / 86400,
+	       up / 3600 % 24, up / 60 % 60, up % 60);
+	printf(_("Config     %s, generation %lld, sha256 %.16s\n"), str(cfg, "file"),
+	       num(cfg, "generation"), str(cfg, "sha256"));
+	if (json_is_string(json_object_get(cfg, "last-error")))
+		printf(_("           last reload refused: %s\n"),
+		       str(cfg, "last-error"));
+	json_array_foreach(json_object_get(j, "processes"), i, p) {
+		printf("%s %-8s pid %-7lld uid %-5lld %s", i ? "          "
+							     : _("Processes "),
+		       str(p, "name"), num(p, "pid"), num(p, "uid"), str(p, "state"));
+		if (json_object_get(p, "chrooted"))
+			printf(_(", %s, %s, restarts %lld"),
+			       json_is_true(json_object_get(p, "chrooted"))
+				       ? _("chrooted") : _("NOT chrooted"),
+			       json_is_true(json_object_get(p, "no-new-privs"))
+				       ? "no_new_privs" : _("may gain privileges"),
+			       num(p, "restarts"));
+		putchar('\n');
+	}
+	printf(_("\n%-6s %-10s %-8s %-11s %-12s %-20s %-8s %s\n"), _("PORT"),
+	       _("IFNAME"), _("ROLE"), _("NAME"), _("KIND"), _("ADDRESS"),
+	       _("CARRIER"), _("FAULT"));
+	json_array_foreach(json_object_get(j, "ports"), i, p) {
+		const char *carrier = !json_is_true(json_object_get(p, "present"))
+			? _("absent") : json_is_true(json_object_get(p, "carrier"))
+			? _("up") : _("down");
+
+		printf("%-6s %-10s %-8s %-11s %-12s %-20s %-8s %s\n", str(p, "port"),
+		       str(p, "ifname"), str(p, "role"), str(p, "name"),
+		       str(p, "kind"), str(p, "address"), carrier, str(p, "fault"));
+	}
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
+	json_t *j;
+
+	if (argc > (as_json ? 2 : 1)) {
+		fprintf(stderr, _("Usage: kyotenctl status [--json]\n"));
+		return EXIT_USAGE;
+	}
+	j = request(KT_CTL_STATUS, 0);
+	if (as_json)
+		print_json(j);
+	else
+		print_status(j);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_log(int argc, char **argv)
+{
+	bool as_json = false, raw = false;
+	unsigned long count = 0;
+	json_t *j, *e;
+	size_t i;
+
+	for (int a = 1; a < argc; a++) {
+		char *end;
+
+		if (!strcmp(argv[a], "--json")) {
+			as_json = true;
+		} else if (!strcmp(argv[a], "--rfc5424")) {
+			raw = true;
+		} else if (!strcmp(argv[a], "-n") && a + 1 < argc) {
+			errno = 0;
+			count = strtoul(argv[++a], &end, 10);
+			if (errno || *end || !count || count > 1000000) {
+				fprintf(stderr, _("kyotenctl: -n takes a count from 1 "
+						  "to 1000000, not '%s'\n"), argv[a]);
+				return EXIT_USAGE;
+			}
+		} else {
+			fprintf(stderr, _("Usage: kyotenctl log [-n COUNT] "
+					  "[--json | --rfc5424]\n"));
+			return EXIT_USAGE;
+		}
+	}
+	j = request(KT_CTL_LOG, (uint32_t)count);
+	if (as_json) {
+		print_json(json_object_get(j, "entries"));
+	} else {
+		json_array_foreach(json_object_get(j, "entries"), i, e) {
+			time_t t = (time_t)(num(e, "time-us") / 1000000);
+			char ts[32];
+
+			if (raw) {
+				printf("%s\n", str(e, "rfc5424"));
+				continue;
+			}
+			strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", localtime(&t));
+			printf("%s %-7s %-7s %-8s %-16s %s\n", ts, str(e, "severity"),
+			       str(e, "proc"), str(e, "module"), str(e, "msgid"),
+			       str(e, "text"));
+		}
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	json_t *j;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, _("Usage: kyotenctl reload\n"));
+		return EXIT_USAGE;
+	}
+	j = request(KT_CTL_RELOAD, 0);
+	printf(_("reloaded: configuration generation %lld\n"), num(j, "generation"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+	struct kt_config cfg;
+	struct kt_config_error e;
+	char msg[600];
+
+	if (argc != 2) {
+		fprintf(stderr, _("Usage: kyotenctl check-config FILE\n"));
+		return EXIT_USAGE;
+	}
+	if (kt_config_load(argv[1], &kt_board_ports, &cfg, &e)) {
+		fprintf(stderr, "%s\n", kt_config_error_str(&e, msg, sizeof(msg)));
+		return EXIT_REFUSED;
+	}
+	printf(_("%s: valid: site %s, %s role, %zu lines, %zu hubs, %zu segments\n"),
+	       argv[1], cfg.site_id, kt_role_name(cfg.role), cfg.n_lines,
+	       cfg.n_hubs, cfg.n_segments);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("kyotenctl %s (board %s, %s)\n", KYOTEN_VERSION, CONFIG_BOARD_NAME,
+	       CONFIG_ARCH);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "status", cmd_status, "show the box: site, processes, ports [--json]" },
+	{ "log", cmd_log, "show the newest log entries [-n N] [--json|--rfc5424]" },
+	{ "reload", cmd_reload, "re-read the site configuration" },
+	{ "check-config", cmd_check_config, "check a site configuration FILE" },
+	{ "version", cmd_version, "print the version" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, _("Usage: kyotenctl [-s SOCKET] COMMAND [ARGS]\n\nCommands:\n"));
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-14s %s\n", commands[i].name, _(commands[i].help));
+	fprintf(f, _("\nThe socket defaults to %s (or $KYOTEN_CTL).\n"),
+		CONFIG_CTL_SOCKET_PATH);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *env = getenv("KYOTEN_CTL");
+	int c;
+
+	setlocale(LC_ALL, "");
+	bindtextdomain("kyoten", "/usr/share/locale");
+	textdomain("kyoten");
+	if (env && *env)
+		sock_path = env;
+	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			return commands[i].fn(argc - optind, argv + optind);
+	fprintf(stderr, _("kyotenctl: unknown command '%s'\n\n"), argv[optind]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,97 @@
+/* The daemon: the privileged parent's state, its modules and its children.
+ * docs/architecture.md describes the process split. */
+#ifndef KYOTEND_H
+#define KYOTEND_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "generated/autoconf.h"
+#include "loop.h"
+#include "msg.h"
+#include "ports.h"
+#include "sys.h"
+
+#define KT_PING_INTERVAL_MS 5000
+#define KT_PING_DEADLINE_MS 15000
+#define KT_RESTART_MAX_MS 30000
+
+/* A supervised unprivileged child, reached over one socketpair. */
+struct kt_child {
+	const char *role;
+	uint32_t allowed;		/* message types it may send */
+	pid_t pid;
+	struct kt_fd ch;
+	bool hello;
+	struct kt_msg_hello info;
+	unsigned restarts, backoff;
+	uint64_t ping_cookie, last_pong_ms;
+	struct kt_timer restart, ping;
+	unsigned bad_msgs;
+};
+
+struct kyotend;
+
+struct kt_ctl_client {
+	struct kyotend *d;
+	struct kt_fd h;
+	bool used;
+	struct kt_ctl_req req;
+	size_t in_len;
+	char *out;
+	size_t out_len, out_off;
+	struct kt_timer timeout;
+};
+
+struct kyotend {
+	struct kt_loop loop;
+	struct sys sys;
+	const char *config_path, *ctl_path, *pid_path, *sys_backend;
+	char self_exe[PATH_MAX];
+	int64_t started;
+
+	struct kt_config cfg;
+	unsigned generation;
+	int64_t loaded;
+	unsigned reload_failures;
+	char last_error[512];
+
+	struct ports ports;
+	struct kt_child engine;
+
+	struct kt_fd ctl_listen;
+	struct kt_ctl_client clients[CONFIG_CTL_MAX_CLIENTS];
+	unsigned ctl_denied, ctl_refused, ctl_bad;
+};
+
+/* A capability of the daemon. init and uninit mirror each other; apply
+ * receives every configuration generation, the first one included. */
+struct kt_module {
+	const char *name;
+	int (*init)(struct kyotend *d);
+	int (*apply)(struct kyotend *d, const struct kt_config *cfg);
+	void (*uninit)(struct kyotend *d);
+	json_t *(*status)(struct kyotend *d);
+};
+
+extern const struct kt_module *const kt_modules[];
+extern const size_t kt_n_modules;
+
+/* engine.c */
+int engine_main(void);
+extern const struct kt_module kt_engine_module;
+/* Reaps exited children (SIGCHLD). */
+void kyotend_reap(struct kyotend *d);
+
+/* ctl.c */
+int ctl_init(struct kyotend *d);
+void ctl_uninit(struct kyotend *d);
+
+/* main.c */
+int kyotend_reload(struct kyotend *d);
+json_t *kyotend_status(struct kyotend *d);
+
+#endif

@@ -1,0 +1,137 @@
+#define KT_MODULE "msg"
+#include "msg.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const struct {
+	const char *name;
+	uint16_t len;		/* exact payload length */
+	bool takes_fd;
+} rules[KT_MSG_TYPE_COUNT] = {
+	[KT_MSG_HELLO] = { "hello", sizeof(struct kt_msg_hello), false },
+	[KT_MSG_LOG] = { "log", sizeof(struct kt_log_entry), false },
+	[KT_MSG_PING] = { "ping", sizeof(uint64_t), false },
+	[KT_MSG_PONG] = { "pong", sizeof(uint64_t), false },
+	[KT_MSG_CONFIG_BEGIN] = { "config-begin", sizeof(struct kt_msg_config), false },
+	[KT_MSG_CONFIG_DONE] = { "config-done", sizeof(struct kt_msg_config), false },
+	[KT_MSG_SHUTDOWN] = { "shutdown", 0, false },
+};
+
+_Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,
+	       "log entry must fit one message");
+
+const char *kt_msg_type_name(unsigned type)
+{
+	return type < KT_MSG_TYPE_COUNT && rules[type].name ? rules[type].name
+							    : "unknown";
+}
+
+int kt_msg_send(int sock, uint16_t type, uint32_t peer, const void *payload,
+		size_t len, int pass_fd)
+{
+	struct kt_msg_hdr hdr = { .type = type, .len = (uint16_t)len, .peer = peer };
+	struct iovec iov[2] = {
+		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)payload, .iov_len = len },
+	};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+
+	if (len > KT_MSG_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (pass_fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	for (;;) {
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+
+		if (n >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int kt_msg_check(const uint8_t *buf, size_t n, bool has_fd, uint32_t allowed,
+		 struct kt_msg *m)
+{
+	if (n < sizeof(m->hdr))
+		return -EBADMSG;
+	memcpy(&m->hdr, buf, sizeof(m->hdr));
+	if (m->hdr.type == KT_MSG_NONE || m->hdr.type >= KT_MSG_TYPE_COUNT ||
+	    !(allowed & KT_MSG_BIT(m->hdr.type)))
+		return -EPROTO;
+	if (m->hdr.len != n - sizeof(m->hdr) || m->hdr.len != rules[m->hdr.type].len)
+		return -EBADMSG;
+	if (has_fd && !rules[m->hdr.type].takes_fd)
+		return -EPROTO;
+	memcpy(m->data, buf + sizeof(m->hdr), m->hdr.len);
+	if (m->hdr.type == KT_MSG_LOG &&
+	    !kt_log_entry_valid((const struct kt_log_entry *)(void *)m->data))
+		return -EBADMSG;
+	return 0;
+}
+
+int kt_msg_recv(int sock, uint32_t allowed, struct kt_msg *m)
+{
+	uint8_t buf[sizeof(struct kt_msg_hdr) + KT_MSG_MAX_PAYLOAD + 1];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cbuf;
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+	};
+	struct cmsghdr *c;
+	ssize_t n;
+	int err;
+
+	m->fd = -1;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EPIPE;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < nfd; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+				/* One descriptor per message; extras are closed. */
+				if (m->fd < 0)
+					m->fd = fd;
+				else
+					close(fd);
+			}
+		}
+	}
+	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EMSGSIZE
+		: kt_msg_check(buf, (size_t)n, m->fd >= 0, allowed, m);
+	if (err && m->fd >= 0) {
+		close(m->fd);
+		m->fd = -1;
+	}
+	return err;
+}

@@ -175,10 +175,12 @@ bootstrap:
 check: bootstrap
 	$(Q)SANITIZE=$(SANITIZE) tests/run
 
+# The lab always runs the sim board, whatever .config selects.
 lab: bootstrap
-	$(Q)[ -f .config ] || $(MAKE) --no-print-directory sim_defconfig
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)KYOTEN_BUILD=$(srctree)/$(B) tools/lab up $(SITES)
+	$(Q)[ -f build/sim/.config ] || \
+		$(MAKE) --no-print-directory O=build/sim sim_defconfig
+	$(Q)$(MAKE) --no-print-directory O=build/sim all
+	$(Q)KYOTEN_BUILD=$(srctree)/build/sim tools/lab up $(SITES)
 
 lab-down:
 	$(Q)tools/lab down

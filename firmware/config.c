@@ -153,6 +153,20 @@ static int name_field(struct ctx *c, yaml_node_t *n, const char *path,
 	return r;
 }
 
+/* Names of one kind are unique: `first` is the name field of the first
+ * entry already parsed, `stride` the size of an entry. */
+static int unique_name(struct ctx *c, yaml_node_t *v, const char *path,
+		       char *dst, const char *kind, const char *first, size_t n,
+		       size_t stride)
+{
+	int r = name_field(c, v, path, dst);
+
+	for (size_t i = 0; !r && i < n; i++)
+		if (!strcmp(first + i * stride, dst))
+			r = fail(c, v, path, "%s '%s' is defined twice", kind, dst);
+	return r;
+}
+
 /* Index of s in a NULL-terminated word list, or an error listing them. */
 static int choose(struct ctx *c, yaml_node_t *n, const char *path,
 		  const char *const *words, int *out)
@@ -452,13 +466,9 @@ static int check_overlap(struct ctx *c, yaml_node_t *v, const char *p,
 
 static int f_line_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 {
-	struct kt_line *l = o;
-	int r = name_field(c, v, p, l->name);
-
-	for (size_t i = 0; !r && i < c->cfg->n_lines; i++)
-		if (!strcmp(c->cfg->lines[i].name, l->name))
-			r = fail(c, v, p, "line '%s' is defined twice", l->name);
-	return r;
+	return unique_name(c, v, p, ((struct kt_line *)o)->name, "line",
+			   c->cfg->lines[0].name, c->cfg->n_lines,
+			   sizeof(struct kt_line));
 }
 
 static int f_line_kind(struct ctx *c, yaml_node_t *v, const char *p, void *o)
@@ -531,13 +541,9 @@ static int f_lines(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 
 static int f_hub_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 {
-	struct kt_hub *h = o;
-	int r = name_field(c, v, p, h->name);
-
-	for (size_t i = 0; !r && i < c->cfg->n_hubs; i++)
-		if (!strcmp(c->cfg->hubs[i].name, h->name))
-			r = fail(c, v, p, "hub '%s' is defined twice", h->name);
-	return r;
+	return unique_name(c, v, p, ((struct kt_hub *)o)->name, "hub",
+			   c->cfg->hubs[0].name, c->cfg->n_hubs,
+			   sizeof(struct kt_hub));
 }
 
 static int f_hub_endpoints(struct ctx *c, yaml_node_t *v, const char *p, void *o)
@@ -607,13 +613,9 @@ static int f_hubs(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 
 static int f_seg_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 {
-	struct kt_segment *s = o;
-	int r = name_field(c, v, p, s->name);
-
-	for (size_t i = 0; !r && i < c->cfg->n_segments; i++)
-		if (!strcmp(c->cfg->segments[i].name, s->name))
-			r = fail(c, v, p, "segment '%s' is defined twice", s->name);
-	return r;
+	return unique_name(c, v, p, ((struct kt_segment *)o)->name, "segment",
+			   c->cfg->segments[0].name, c->cfg->n_segments,
+			   sizeof(struct kt_segment));
 }
 
 static int f_seg_kind(struct ctx *c, yaml_node_t *v, const char *p, void *o)

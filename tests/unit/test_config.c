@@ -138,6 +138,8 @@ static void test_bad_table(void **state)
 		  "'gw1' is not an IPv4 or IPv6 address" },
 		{ "name: internet\n", "name: closed\n", 12, "lines[1].name",
 		  "line 'closed' is defined twice" },
+		{ "name: lgwan", "name: mynumber", 27, "segments[1].name",
+		  "segment 'mynumber' is defined twice" },
 		{ "198.18.7.2/30", "100.64.7.1/30", 15, "lines[1].address",
 		  "overlaps line 'closed' (100.64.7.2/30)" },
 		{ "10.7.2.1/24", "10.7.1.200/25", 30, "segments[1].address",

@@ -75,7 +75,7 @@ LDFLAGS := -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed $(LDSAN) $(EXTRA_LDFLAGS
 LDLIBS := $(WOLFSSL)/lib/libwolfssl.a \
 	$(shell $(PKG_CONFIG) --libs $(PC_LIBS) 2>/dev/null) -lm -lpthread
 
-LIB_SRCS := firmware/addr.c firmware/log.c firmware/loop.c firmware/msg.c \
+LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmware/msg.c \
 	firmware/config.c firmware/board.c drivers/sys.c drivers/sys-linux.c \
 	drivers/sys-dummy.c drivers/ports.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \

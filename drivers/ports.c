@@ -124,8 +124,13 @@ static int hub_routes(struct ports *ps, const struct kt_config *cfg,
 			kt_prefix_host(&ep->addr, &dst);
 			if (keep) {
 				if (!has_endpoint(keep, &ep->addr, line->ifname) &&
-				    pp && pp->present)
-					sys_route_del(ps->sys, &dst, pp->ifindex);
+				    pp && pp->present &&
+				    (err = sys_route_del(ps->sys, &dst, pp->ifindex)) &&
+				    err != -ESRCH)
+					log_errx("ROUTE_DEL", "removing the route to "
+						 "hub %s through %s failed: %s",
+						 cfg->hubs[h].name, line->ifname,
+						 strerror(-err));
 				continue;
 			}
 			if (!pp || !pp->present)
@@ -190,8 +195,9 @@ int ports_apply(struct ports *ps, const struct kt_config *cfg)
 	if (ps->applied) {
 		hub_routes(ps, &ps->cfg, cfg);
 		remove_stale(ps, next, n);
-		/* Keep what is known of ports that stay, so carrier changes
-		 * are counted across reloads. */
+		/* Keep what is known of ports that stay: carrier changes
+		 * are counted across reloads, and a retry or reload neither
+		 * re-announces a healthy port nor repeats a known fault. */
 		for (size_t j = 0; j < n; j++) {
 			struct ports_port *old = find(ps, next[j].ifname);
 
@@ -200,6 +206,9 @@ int ports_apply(struct ports *ps, const struct kt_config *cfg)
 				next[j].last_change = old->last_change;
 				next[j].present = old->present;
 				next[j].carrier = old->carrier;
+				next[j].admin_up = old->admin_up;
+				next[j].ifindex = old->ifindex;
+				memcpy(next[j].fault, old->fault, sizeof(old->fault));
 			}
 		}
 	}
@@ -255,15 +264,13 @@ static void on_events(struct kt_fd *h, uint32_t events)
 	int err = sys_events_read(ps->sys, on_link, ps);
 
 	(void)events;
-	if (err == -ENOBUFS) {
-		/* The kernel dropped notifications: read every port again. */
+	if (err) {
+		/* Notifications were lost (overrun, truncated, or the read
+		 * failed): read every port again rather than trust old state. */
 		ps->resyncs++;
-		log_warnx("PORT_RESYNC", "link notifications overran; re-reading "
-			  "all ports");
+		log_warnx("PORT_RESYNC", "link notifications lost (%s); "
+			  "re-reading all ports", strerror(-err));
 		kt_timer_set(ps->loop, &ps->retry, 0);
-	} else if (err) {
-		log_errx("PORT_EVENTS", "reading link notifications failed: %s",
-			 strerror(-err));
 	}
 }
 

@@ -59,6 +59,14 @@ static int linux_init(struct sys *s)
 		return -ENOMEM;
 	if ((err = nl_open(&p->cmd, 0, 0)))
 		goto err_free;
+	/* The kernel answers at once; a request that gets no answer must
+	 * not hang the only process that writes routes. */
+	{
+		struct timeval tv = { .tv_sec = 5 };
+
+		setsockopt(mnl_socket_get_fd(p->cmd), SOL_SOCKET, SO_RCVTIMEO,
+			   &tv, sizeof(tv));
+	}
 	if ((err = nl_open(&p->mon, RTMGRP_LINK, SOCK_NONBLOCK)))
 		goto err_cmd;
 	p->cmd_portid = mnl_socket_get_portid(p->cmd);
@@ -84,26 +92,50 @@ static void linux_uninit(struct sys *s)
 	s->priv = NULL;
 }
 
-/* Sends one request and runs the replies through cb until the kernel's ACK
- * (or error) arrives. */
+struct talk {
+	mnl_cb_t cb;
+	void *data;
+	int err;		/* first reply the caller's callback refused */
+};
+
+/* The caller's callback may refuse a reply; the exchange still runs to
+ * the kernel's ACK, so that the socket stays in step for the next one. */
+static int talk_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct talk *t = data;
+
+	if (t->cb && t->cb(nlh, t->data) < MNL_CB_STOP && !t->err)
+		t->err = -EBADMSG;
+	return MNL_CB_OK;
+}
+
+/* Sends one request and runs the replies through cb until the kernel's
+ * ACK (or error) for it arrives. Replies to older requests (one that timed
+ * out) are skipped. */
 static int nl_talk(struct linux_priv *p, struct nlmsghdr *nlh, mnl_cb_t cb,
 		   void *data)
 {
+	struct talk t = { cb, data, 0 };
+	uint32_t seq;
 	int ret;
 
-	nlh->nlmsg_seq = ++p->seq;
+	nlh->nlmsg_seq = seq = ++p->seq;
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(p->cmd, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
-	do {
+	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(p->cmd, p->buf, sizeof(p->buf));
 
 		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run(p->buf, (size_t)n, nlh->nlmsg_seq, p->cmd_portid,
-				 cb, data);
-	} while (ret > MNL_CB_STOP);
-	return ret < 0 ? -errno : 0;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		ret = mnl_cb_run(p->buf, (size_t)n, seq, p->cmd_portid, talk_cb, &t);
+		if (ret == MNL_CB_ERROR && errno == EPROTO)
+			continue;	/* an older request's reply */
+		if (ret == MNL_CB_ERROR)
+			return -errno;	/* the kernel's error for ours */
+		if (ret == MNL_CB_STOP)
+			return t.err;
+	}
 }
 
 static int link_attr_cb(const struct nlattr *a, void *data)
@@ -239,7 +271,9 @@ static int route_msg(struct sys *s, uint16_t type, uint16_t flags,
 	rtm->rtm_dst_len = dst->len;
 	rtm->rtm_table = RT_TABLE_MAIN;
 	rtm->rtm_protocol = KT_RTPROT;
-	rtm->rtm_scope = gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+	/* A delete must match the route's scope; NOWHERE matches any. */
+	rtm->rtm_scope = type == RTM_DELROUTE ? RT_SCOPE_NOWHERE
+		       : gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
 	rtm->rtm_type = RTN_UNICAST;
 	mnl_attr_put(nlh, RTA_DST, len, dst->addr.bytes);
 	if (gw)

@@ -16,6 +16,7 @@
 
 #include "generated/autoconf.h"
 #include "log.h"
+#include "text.h"
 
 struct ctx {
 	yaml_document_t doc;
@@ -43,6 +44,9 @@ static int failv(struct ctx *c, const yaml_node_t *n, const char *path,
 	}
 	snprintf(c->err->field, sizeof(c->err->field), "%s", path);
 	vsnprintf(c->err->message, sizeof(c->err->message), fmt, ap);
+	/* Messages quote the file, which may hold anything. */
+	kt_text_clean(c->err->field);
+	kt_text_clean(c->err->message);
 	return -EINVAL;
 }
 
@@ -188,26 +192,6 @@ static int choose(struct ctx *c, yaml_node_t *n, const char *path,
 	return fail(c, n, path, "'%s' is not one of: %s", s, list);
 }
 
-static bool valid_utf8(const unsigned char *s)
-{
-	while (*s) {
-		int extra = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1
-			  : (*s & 0xf0) == 0xe0 ? 2 : (*s & 0xf8) == 0xf0 ? 3 : -1;
-
-		/* 0xc0 and 0xc1 only start overlong forms. */
-		if (extra < 0 || *s == 0xc0 || *s == 0xc1 || *s < 0x20 ||
-		    *s == 0x7f)
-			return false;
-		s++;
-		while (extra--) {
-			if ((*s & 0xc0) != 0x80)
-				return false;
-			s++;
-		}
-	}
-	return true;
-}
-
 static int prefix_field(struct ctx *c, yaml_node_t *n, const char *path,
 			struct kt_prefix *p)
 {
@@ -338,7 +322,7 @@ static int f_location(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 	int r = copy_scalar(c, v, p, c->cfg->location, KT_LOCATION_MAX);
 
 	(void)o;
-	if (!r && !valid_utf8((const unsigned char *)c->cfg->location))
+	if (!r && !kt_text_valid(c->cfg->location))
 		r = fail(c, v, p, "is not valid UTF-8 text on one line");
 	return r;
 }
@@ -694,6 +678,33 @@ static int f_root(struct ctx *c, yaml_node_t *root)
 	return r;
 }
 
+static void syntax_error(const yaml_parser_t *p, const uint8_t *buf, size_t len,
+			 struct kt_config_error *err)
+{
+	if (p->error == YAML_READER_ERROR) {
+		/* The reader (bad encoding) reports a byte offset only. */
+		size_t off = p->problem_offset < len ? p->problem_offset : len;
+
+		err->line = 1;
+		err->column = 1;
+		for (size_t i = 0; i < off; i++) {
+			err->column++;
+			if (buf[i] == '\n') {
+				err->line++;
+				err->column = 1;
+			}
+		}
+	} else {
+		err->line = (unsigned)p->problem_mark.line + 1;
+		err->column = (unsigned)p->problem_mark.column + 1;
+	}
+	snprintf(err->field, sizeof(err->field), "(syntax)");
+	snprintf(err->message, sizeof(err->message), "%s%s%s",
+		 p->problem ? p->problem : "malformed YAML",
+		 p->context ? " " : "", p->context ? p->context : "");
+	kt_text_clean(err->message);
+}
+
 int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 		    const struct kt_port_map *map, struct kt_config *out,
 		    struct kt_config_error *err)
@@ -712,13 +723,7 @@ int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, buf, len);
 	if (!yaml_parser_load(&parser, &c.doc)) {
-		err->line = (unsigned)parser.problem_mark.line + 1;
-		err->column = (unsigned)parser.problem_mark.column + 1;
-		snprintf(err->field, sizeof(err->field), "(syntax)");
-		snprintf(err->message, sizeof(err->message), "%s%s%s",
-			 parser.problem ? parser.problem : "malformed YAML",
-			 parser.context ? " " : "",
-			 parser.context ? parser.context : "");
+		syntax_error(&parser, buf, len, err);
 		yaml_parser_delete(&parser);
 		return -EINVAL;
 	}
@@ -727,7 +732,11 @@ int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 		r = fail(&c, NULL, "(file)", "the file is empty");
 		goto out_doc;
 	}
-	if (yaml_parser_load(&parser, &extra)) {
+	if (!yaml_parser_load(&parser, &extra)) {
+		syntax_error(&parser, buf, len, err);
+		r = -EINVAL;
+		goto out_doc;
+	} else {
 		bool more = yaml_document_get_root_node(&extra) != NULL;
 
 		yaml_document_delete(&extra);

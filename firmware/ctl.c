@@ -32,6 +32,9 @@ static void client_close(struct kyotend *d, struct kt_ctl_client *c)
 
 static void client_send(struct kyotend *d, struct kt_ctl_client *c, json_t *j)
 {
+	if (!j)
+		j = json_pack("{s:b, s:s}", "ok", 0, "error",
+			      "the answer could not be encoded");
 	c->out = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!c->out) {
@@ -65,6 +68,13 @@ static void handle(struct kyotend *d, struct kt_ctl_client *c)
 {
 	json_t *j;
 
+	/* Refused clients get their answer after their request is read:
+	 * closing with the request unread would reset the connection and
+	 * the client would never see why. */
+	if (c->refusal) {
+		client_send(d, c, error_json(c->refusal));
+		return;
+	}
 	if (c->req.magic != KT_CTL_MAGIC || c->req.flags != 0 ||
 	    c->req.cmd == 0 || c->req.cmd >= KT_CTL_CMD_COUNT) {
 		d->ctl_bad++;
@@ -139,18 +149,32 @@ static gid_t ctl_gid(void)
 	return g ? g->gr_gid : (gid_t)-1;
 }
 
-static bool allowed(const struct ucred *cr)
+/* Root, the daemon's own user, or a process in the group: primary or
+ * supplementary, as the kernel recorded it at connect (SO_PEERGROUPS). */
+static bool allowed(int fd, const struct ucred *cr)
 {
-	gid_t gid = ctl_gid();
+	gid_t gid = ctl_gid(), groups[256];
+	socklen_t len = sizeof(groups);
 
-	return cr->uid == 0 || cr->uid == geteuid() ||
-	       (gid != (gid_t)-1 && cr->gid == gid);
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return true;
+	if (gid == (gid_t)-1)
+		return false;
+	if (cr->gid == gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 static void on_accept(struct kt_fd *h, uint32_t events)
 {
 	struct kyotend *d = container_of(h, struct kyotend, ctl_listen);
 	struct kt_ctl_client *c = NULL;
+	const char *refusal = NULL;
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	int fd;
@@ -159,36 +183,31 @@ static void on_accept(struct kt_fd *h, uint32_t events)
 	fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) || !allowed(&cr)) {
-		static const char msg[] = "{\"ok\":false,\"error\":\"permission "
-			"denied: root or group " CONFIG_PRIVSEP_USER " only\"}";
-
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) || !allowed(fd, &cr)) {
 		d->ctl_denied++;
 		log_warnx("CTL_DENIED", "control connection from uid %u gid %u "
 			  "refused", (unsigned)cr.uid, (unsigned)cr.gid);
-		if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-			/* Refused either way. */
-		}
-		close(fd);
-		return;
+		refusal = "permission denied: root or group " CONFIG_PRIVSEP_USER
+			  " only";
 	}
 	for (size_t i = 0; i < CONFIG_CTL_MAX_CLIENTS && !c; i++)
 		if (!d->clients[i].used)
 			c = &d->clients[i];
 	if (!c) {
-		static const char msg[] = "{\"ok\":false,\"error\":\"busy: too "
-			"many control connections\"}";
-
+		/* One slot more than the limit, kept for saying "busy". */
 		d->ctl_refused++;
-		if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-			/* Refused either way. */
-		}
+		refusal = "busy: too many control connections";
+		if (!d->clients[CONFIG_CTL_MAX_CLIENTS].used)
+			c = &d->clients[CONFIG_CTL_MAX_CLIENTS];
+	}
+	if (!c) {
 		close(fd);
 		return;
 	}
 	memset(c, 0, sizeof(*c));
 	c->d = d;
 	c->used = true;
+	c->refusal = refusal;
 	c->h.fd = fd;
 	c->h.events = EPOLLIN;
 	c->h.cb = on_client;
@@ -205,9 +224,14 @@ static void on_accept(struct kt_fd *h, uint32_t events)
  * answers belongs to a running daemon, which must not be displaced. */
 static int claim_path(const struct sockaddr_un *sa)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int busy;
+	struct stat st;
+	int fd, busy;
 
+	/* Never remove anything but a socket: a typo in -s must not delete
+	 * the configuration file. */
+	if (lstat(sa->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	busy = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
@@ -258,7 +282,7 @@ int ctl_init(struct kyotend *d)
 
 void ctl_uninit(struct kyotend *d)
 {
-	for (size_t i = 0; i < CONFIG_CTL_MAX_CLIENTS; i++)
+	for (size_t i = 0; i <= CONFIG_CTL_MAX_CLIENTS; i++)
 		if (d->clients[i].used)
 			client_close(d, &d->clients[i]);
 	kt_loop_fd_del(&d->loop, &d->ctl_listen);

@@ -11,6 +11,7 @@
 #include "kyotend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,7 +37,40 @@
 			KT_MSG_BIT(KT_MSG_CONFIG_BEGIN) | \
 			KT_MSG_BIT(KT_MSG_CONFIG_DONE) | KT_MSG_BIT(KT_MSG_SHUTDOWN))
 
+/* A child may have this many messages refused per ping interval before
+ * the parent stops listening to it and replaces it. */
+#define ENGINE_MAX_REFUSED 64
+
 /* --- parent side --- */
+
+static void kill_child(struct kyotend *d, const char *why)
+{
+	struct kt_child *c = &d->engine;
+
+	if (c->pid <= 0)
+		return;
+	log_errx("ENGINE_KILL", "killing %s (pid %d): %s", c->role, (int)c->pid,
+		 why);
+	kill(c->pid, SIGKILL);	/* SIGCHLD restarts it */
+}
+
+/* The parent's end is non-blocking: a child that stops reading must not
+ * stop the parent, which alone keeps the box's routes and rules. */
+static void child_send(struct kyotend *d, uint16_t type, const void *p,
+		       size_t len)
+{
+	struct kt_child *c = &d->engine;
+	int err;
+
+	if (c->ch.fd < 0)
+		return;
+	err = kt_msg_send(c->ch.fd, type, 0, p, len, -1);
+	if (err == -EAGAIN)
+		kill_child(d, "its channel is full: it has stopped reading");
+	else if (err && err != -EPIPE)
+		log_errx("MSG_SEND", "sending %s to the %s failed: %s",
+			 kt_msg_type_name(type), c->role, strerror(-err));
+}
 
 static void child_closed(struct kyotend *d)
 {
@@ -59,8 +94,8 @@ static void send_config(struct kyotend *d, const struct kt_config *cfg)
 	snprintf(m.site_id, sizeof(m.site_id), "%s", cfg->site_id);
 	/* Later issues stream the engine's share of the configuration
 	 * between these two messages. */
-	kt_msg_send(d->engine.ch.fd, KT_MSG_CONFIG_BEGIN, 0, &m, sizeof(m), -1);
-	kt_msg_send(d->engine.ch.fd, KT_MSG_CONFIG_DONE, 0, &m, sizeof(m), -1);
+	child_send(d, KT_MSG_CONFIG_BEGIN, &m, sizeof(m));
+	child_send(d, KT_MSG_CONFIG_DONE, &m, sizeof(m));
 }
 
 static void on_child_msg(struct kt_fd *h, uint32_t events)
@@ -72,14 +107,22 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 
 	(void)events;
 	err = kt_msg_recv(h->fd, c->allowed, &m);
-	if (err == -EPIPE) {
-		child_closed(d);	/* SIGCHLD does the rest */
-		return;
-	}
 	if (err == -EAGAIN)
 		return;
+	if (err && err != -EBADMSG && err != -EPROTO && err != -EMSGSIZE) {
+		/* A child without its channel is no use, even if alive. */
+		child_closed(d);
+		kill_child(d, err == -EPIPE ? "it closed its channel"
+					    : "its channel failed");
+		return;
+	}
 	if (err) {
 		c->bad_msgs++;
+		if (++c->refused_window > ENGINE_MAX_REFUSED) {
+			child_closed(d);
+			kill_child(d, "too many malformed messages");
+			return;
+		}
 		log_warnx("MSG_REFUSED", "refused a message from the %s "
 			  "(type %u, %s): %s", c->role, m.hdr.type,
 			  kt_msg_type_name(m.hdr.type), strerror(-err));
@@ -97,9 +140,19 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 			 c->info.no_new_privs ? "no_new_privs" : "may gain privileges");
 		send_config(d, &d->cfg);
 		break;
-	case KT_MSG_LOG:
-		kt_log_ingest((const struct kt_log_entry *)(const void *)m.data);
+	case KT_MSG_LOG: {
+		struct kt_log_entry e;
+
+		/* Who said it is the parent's to state, not the child's; and
+		 * no child can raise an alarm above "error". */
+		memcpy(&e, m.data, sizeof(e));
+		e.pid = (uint32_t)c->pid;
+		snprintf(e.proc, sizeof(e.proc), "%s", c->role);
+		if (e.severity < LOG_ERR)
+			e.severity = LOG_ERR;
+		kt_log_ingest(&e);
 		break;
+	}
 	case KT_MSG_PONG: {
 		uint64_t cookie;
 
@@ -124,9 +177,12 @@ static void on_ping(struct kt_timer *t)
 		kill(c->pid, SIGKILL);
 		return;
 	}
-	c->ping_cookie++;
-	kt_msg_send(c->ch.fd, KT_MSG_PING, 0, &c->ping_cookie,
-		    sizeof(c->ping_cookie), -1);
+	/* Unpredictable, so a child cannot answer pings it never read. */
+	if (getrandom(&c->ping_cookie, sizeof(c->ping_cookie), 0) !=
+	    sizeof(c->ping_cookie))
+		c->ping_cookie = c->ping_cookie * 6364136223846793005ull + 1;
+	c->refused_window = 0;
+	child_send(d, KT_MSG_PING, &c->ping_cookie, sizeof(c->ping_cookie));
 	kt_timer_set(&d->loop, &c->ping, KT_PING_INTERVAL_MS);
 }
 
@@ -138,6 +194,12 @@ static int spawn(struct kyotend *d)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -errno;
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK)) {
+		err = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
@@ -148,15 +210,31 @@ static int spawn(struct kyotend *d)
 	if (pid == 0) {
 		static char name[] = "kyotend: engine", flag[] = "--engine";
 		char *argv[] = { name, flag, NULL };
+		extern char **environ;
 		sigset_t none;
+		int null = open("/dev/null", O_RDWR);
 
-		/* Only the channel survives the exec (everything else is
-		 * close-on-exec); signals start unblocked. */
-		if (dup2(sv[1], ENGINE_FD) < 0)
+		/* The child keeps its channel and nothing else: no terminal
+		 * or journal stream to write to, no descriptor a launcher
+		 * leaked; its own session; signals unblocked. */
+		/* Lift both descriptors clear of the slots they go to, so
+		 * neither overwrites the other on the way. */
+		int ch = fcntl(sv[1], F_DUPFD_CLOEXEC, ENGINE_FD + 2);
+		int exe = fcntl(d->exe_fd, F_DUPFD_CLOEXEC, ENGINE_FD + 2);
+
+		if (null < 0 || ch < 0 || exe < 0 || dup2(null, 0) < 0 ||
+		    dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+		    dup2(ch, ENGINE_FD) < 0 || dup2(exe, ENGINE_FD + 1) < 0 ||
+		    fcntl(ENGINE_FD + 1, F_SETFD, FD_CLOEXEC))
 			_exit(127);
+		close_range(ENGINE_FD + 2, ~0U, 0);
+		setsid();
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execv(d->self_exe, argv);
+		/* The binary this daemon started from, even if an upgrade
+		 * has replaced the file since: parent and child must agree
+		 * on the message layout. */
+		fexecve(ENGINE_FD + 1, argv, environ);
 		_exit(127);
 	}
 	close(sv[1]);

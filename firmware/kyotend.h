@@ -30,7 +30,7 @@ struct kt_child {
 	unsigned restarts, backoff;
 	uint64_t ping_cookie, last_pong_ms;
 	struct kt_timer restart, ping;
-	unsigned bad_msgs;
+	unsigned bad_msgs, refused_window;
 };
 
 struct kyotend;
@@ -41,6 +41,7 @@ struct kt_ctl_client {
 	bool used;
 	struct kt_ctl_req req;
 	size_t in_len;
+	const char *refusal;		/* answer this instead of the request */
 	char *out;
 	size_t out_len, out_off;
 	struct kt_timer timeout;
@@ -50,8 +51,9 @@ struct kyotend {
 	struct kt_loop loop;
 	struct sys sys;
 	const char *config_path, *ctl_path, *pid_path, *sys_backend;
-	char self_exe[PATH_MAX];
-	int64_t started;
+	int exe_fd;			/* our own binary, for the children */
+	bool verbose;			/* -v: debug whatever the file says */
+	int64_t started, started_boot;
 
 	struct kt_config cfg;
 	unsigned generation;
@@ -63,7 +65,7 @@ struct kyotend {
 	struct kt_child engine;
 
 	struct kt_fd ctl_listen;
-	struct kt_ctl_client clients[CONFIG_CTL_MAX_CLIENTS];
+	struct kt_ctl_client clients[CONFIG_CTL_MAX_CLIENTS + 1];
 	unsigned ctl_denied, ctl_refused, ctl_bad;
 };
 

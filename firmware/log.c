@@ -1,5 +1,6 @@
 #define KT_MODULE "log"
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -181,6 +182,7 @@ void kt_log(int severity, const char *module, const char *msgid,
 	va_start(ap, fmt);
 	vsnprintf(e.text, sizeof(e.text), fmt, ap);
 	va_end(ap);
+	kt_text_clean(e.text);
 	if (lg.sink)
 		lg.sink(&e, lg.sink_arg);
 	else
@@ -203,8 +205,15 @@ bool kt_log_entry_valid(const struct kt_log_entry *e)
 
 void kt_log_ingest(const struct kt_log_entry *e)
 {
-	if (e->severity <= lg.level)
-		emit(e);
+	struct kt_log_entry c = *e;
+
+	/* From another process: nothing in it may break a line or JSON. */
+	kt_text_clean(c.proc);
+	kt_text_clean(c.module);
+	kt_text_clean(c.msgid);
+	kt_text_clean(c.text);
+	if (c.severity <= lg.level)
+		emit(&c);
 }
 
 size_t kt_log_walk(size_t max, void (*fn)(const struct kt_log_entry *, void *),

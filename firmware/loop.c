@@ -185,8 +185,12 @@ uint64_t kt_loop_now(struct kt_loop *l)
 
 int kt_loop_run_timers(struct kt_loop *l)
 {
+	/* At most the timers pending now: one re-armed at 0 ms from its own
+	 * callback runs on the next pass, after descriptors had their turn. */
+	size_t budget = l->heap_len;
+
 	l->now_ms = l->clock();
-	while (l->heap_len && l->heap[0]->due_ms <= l->now_ms) {
+	while (budget-- && l->heap_len && l->heap[0]->due_ms <= l->now_ms) {
 		struct kt_timer *t = l->heap[0];
 
 		kt_timer_cancel(l, t);
@@ -196,6 +200,8 @@ int kt_loop_run_timers(struct kt_loop *l)
 	}
 	if (!l->heap_len)
 		return -1;
+	if (l->heap[0]->due_ms <= l->now_ms)
+		return 0;
 	return (int)(l->heap[0]->due_ms - l->now_ms);
 }
 

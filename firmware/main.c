@@ -51,13 +51,23 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
+/* Uptime from the boot clock: wall time may jump when NTP first answers
+ * on a board without a real-time clock. */
+static int64_t boot_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 static void hex(const uint8_t *b, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-static void apply_log_level(const struct kt_config *cfg, bool verbose)
+static void apply_log_level(const struct kyotend *d, const struct kt_config *cfg)
 {
 	int level = LOG_INFO;
 
@@ -66,7 +76,7 @@ static void apply_log_level(const struct kt_config *cfg, bool verbose)
 #endif
 	if (cfg->log_level >= 0)
 		level = cfg->log_level;
-	if (verbose)
+	if (d->verbose)
 		level = LOG_DEBUG;
 	kt_log_set_level(level);
 	kt_log_set_site(cfg->site_id, cfg->device_number);
@@ -105,7 +115,7 @@ int kyotend_reload(struct kyotend *d)
 	d->cfg = next;
 	d->loaded = now_s();
 	d->last_error[0] = '\0';
-	apply_log_level(&d->cfg, kt_log_level() == LOG_DEBUG);
+	apply_log_level(d, &d->cfg);
 	log_notice("CONFIG_LOADED", "configuration generation %u loaded from %s",
 		   d->generation, d->config_path);
 	return 0;
@@ -141,7 +151,7 @@ json_t *kyotend_status(struct kyotend *d)
 		"site", "id", d->cfg.site_id, "device-number", d->cfg.device_number,
 		"role", kt_role_name(d->cfg.role), "location", d->cfg.location,
 		"started", (json_int_t)d->started,
-		"uptime", (json_int_t)(now_s() - d->started),
+		"uptime", (json_int_t)(boot_s() - d->started_boot),
 		"config", "file", d->config_path, "generation", (int)d->generation,
 		"sha256", sha, "loaded", (json_int_t)d->loaded,
 		"reload-failures", (int)d->reload_failures,
@@ -214,7 +224,7 @@ static void make_dirs(const char *ctl_path)
 	}
 }
 
-static int run(struct kyotend *d, bool verbose)
+static int run(struct kyotend *d)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, 0 };
 	struct kt_config_error e;
@@ -226,11 +236,13 @@ static int run(struct kyotend *d, bool verbose)
 		fprintf(stderr, "kyotend: %s\n", kt_config_error_str(&e, msg, sizeof(msg)));
 		return 1;
 	}
-	apply_log_level(&d->cfg, verbose);
+	apply_log_level(d, &d->cfg);
 	d->generation = 1;
 	d->loaded = d->started = now_s();
-	if (readlink("/proc/self/exe", d->self_exe, sizeof(d->self_exe) - 1) < 0) {
-		fprintf(stderr, "kyotend: cannot find its own binary: %s\n",
+	d->started_boot = boot_s();
+	d->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (d->exe_fd < 0) {
+		fprintf(stderr, "kyotend: cannot open its own binary: %s\n",
 			strerror(errno));
 		return 1;
 	}
@@ -239,10 +251,19 @@ static int run(struct kyotend *d, bool verbose)
 		goto err_out;
 	if ((err = kt_loop_signals(&d->loop, sigs, on_signal)))
 		goto err_loop;
+	/* Claim the control socket first: a second daemon started by
+	 * mistake must stop before it writes anything to the kernel. */
+	if ((err = ctl_init(d))) {
+		log_crit("CTL_INIT", "control socket %s: %s", d->ctl_path,
+			 err == -EADDRINUSE ? "another kyotend is answering on it"
+			 : err == -EEXIST ? "the path exists and is not a socket"
+			 : strerror(-err));
+		goto err_loop;
+	}
 	if ((err = sys_init(&d->sys, d->sys_backend))) {
 		log_crit("SYS_INIT", "kernel backend '%s': %s", d->sys_backend,
 			 err == -ENOENT ? "not built in" : strerror(-err));
-		goto err_loop;
+		goto err_ctl;
 	}
 	for (; started < kt_n_modules; started++) {
 		if ((err = kt_modules[started]->init(d))) {
@@ -252,15 +273,9 @@ static int run(struct kyotend *d, bool verbose)
 		}
 	}
 	apply_modules(d, &d->cfg);
-	if ((err = ctl_init(d))) {
-		log_crit("CTL_INIT", "control socket %s: %s", d->ctl_path,
-			 err == -EADDRINUSE ? "another kyotend is answering on it"
-					    : strerror(-err));
-		goto err_modules;
-	}
 	if (d->pid_path && (err = write_pidfile(d->pid_path))) {
 		log_crit("PIDFILE", "cannot write %s: %s", d->pid_path, strerror(-err));
-		goto err_ctl;
+		goto err_modules;
 	}
 	log_notice("START", "kyotend %s on board %s: site %s (%s), %s role, "
 		   "backend %s", KYOTEN_VERSION, CONFIG_BOARD_NAME, d->cfg.site_id,
@@ -268,15 +283,16 @@ static int run(struct kyotend *d, bool verbose)
 	err = kt_loop_run(&d->loop);
 	if (d->pid_path)
 		unlink(d->pid_path);
-err_ctl:
-	ctl_uninit(d);
 err_modules:
 	while (started-- > 0)
 		kt_modules[started]->uninit(d);
 	sys_uninit(&d->sys);
+err_ctl:
+	ctl_uninit(d);
 err_loop:
 	kt_loop_uninit(&d->loop);
 err_out:
+	close(d->exe_fd);
 	if (err)
 		fprintf(stderr, "kyotend: stopped: %s\n", strerror(-err));
 	return err ? 1 : 0;
@@ -298,7 +314,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct kyotend d;
-	bool check = false, debug = false, verbose = false;
+	bool check = false, debug = false;
 	int c, r;
 
 	d.config_path = CONFIG_SITE_CONFIG_PATH;
@@ -311,7 +327,7 @@ int main(int argc, char **argv)
 		case 'p': d.pid_path = optarg; break;
 		case 'n': check = true; break;
 		case 'd': debug = true; break;
-		case 'v': verbose = true; break;
+		case 'v': d.verbose = true; break;
 		case 'S': d.sys_backend = optarg; break;
 		case 'E': return engine_main();
 		case 'V': printf("kyotend %s (board %s, %s, wolfSSL %s)\n",
@@ -349,7 +365,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kyotend: out of memory\n");
 		return 1;
 	}
-	r = run(&d, verbose);
+	r = run(&d);
 	kt_log_uninit();
 	return r;
 }

@@ -103,12 +103,13 @@ int kt_msg_recv(int sock, uint32_t allowed, struct kt_msg *m)
 	ssize_t n;
 	int err;
 
+	memset(&m->hdr, 0, sizeof(m->hdr));
 	m->fd = -1;
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
+		return errno == ECONNRESET ? -EPIPE : -errno;
 	if (n == 0)
 		return -EPIPE;
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {

@@ -63,7 +63,8 @@ struct kt_msg {
 const char *kt_msg_type_name(unsigned type);
 int kt_msg_send(int sock, uint16_t type, uint32_t peer, const void *payload,
 		size_t len, int pass_fd);
-/* Receives one message; 0 on success, -EPIPE when the peer closed, other
+/* Receives one message; 0 on success, -EPIPE when the peer closed (or
+ * reset), -EAGAIN when nothing is waiting on a non-blocking socket, other
  * negative errno for a refused message (the message is dropped; any passed
  * descriptor is closed). */
 int kt_msg_recv(int sock, uint32_t allowed, struct kt_msg *m);

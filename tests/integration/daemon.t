@@ -11,6 +11,9 @@ cd "$(dirname "$0")/../.."
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 box=kd$$-box peer=kd$$-peer
 dir=$(mktemp -d /tmp/kyoten-daemon-t.XXXXXX)
+# Others may reach the socket's directory: the socket's own mode and the
+# daemon's credential check are what the permission tests exercise.
+chmod 755 "$dir"
 sock=$dir/kyotend.sock pidf=$dir/kyotend.pid
 n=0 failed=0
 
@@ -58,7 +61,7 @@ start() {
 	wait_for 10 test -S "$sock" -a -s "$pidf"
 }
 
-echo "1..17"
+echo "1..21"
 ip netns add $box && ip netns add $peer || exit 1
 for p in wan1 wan2 lan1; do
 	ip -n $box link add $p type veth peer name p-$p netns $peer
@@ -115,9 +118,11 @@ engine_confined() {
 	uid=$(id -u kyoten)
 	json ".processes[1].uid == $uid and .processes[1].chrooted and .processes[1][\"no-new-privs\"]" &&
 		grep -E "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid" /proc/$pid/status &&
-		[ "$(readlink /proc/$pid/root)" = /run/kyoten/empty ]
+		[ "$(stat -Lc %d:%i /proc/$pid/root)" = "$(stat -c %d:%i /run/kyoten/empty)" ] &&
+		[ "$(readlink /proc/$pid/fd/1)" = /dev/null ] &&
+		[ "$(readlink /proc/$pid/fd/2)" = /dev/null ]
 }
-ok "the engine runs as user kyoten, chrooted, no_new_privs" engine_confined
+ok "the engine runs as user kyoten, chrooted, no_new_privs, stdio on /dev/null" engine_confined
 ports_set() {
 	ip -n $box -4 addr show wan1 | grep >/dev/null 'inet 100.64.9.2/30' &&
 		ip -n $box -4 addr show lan1 | grep >/dev/null 'inet 10.9.1.1/24' &&
@@ -141,12 +146,25 @@ bad_reload() {
 }
 ok "a bad reload is refused and the old configuration keeps running" bad_reload
 good_reload() {
-	sed 's|10.9.1.1/24|10.9.7.1/24|' "$dir/good.yaml" >"$dir/site.yaml"
+	sed 's|10.9.1.1/24|10.9.7.1/24|; s|internet: 198.18.0.2|internet: 198.18.0.9|' \
+		"$dir/good.yaml" >"$dir/site.yaml"
 	ctl reload && json '.config.generation == 2 and .config["last-error"] == null' &&
 		ip -n $box -4 addr show lan1 | grep >/dev/null 'inet 10.9.7.1/24' &&
-		! ip -n $box -4 addr show lan1 | grep >/dev/null 'inet 10.9.1.1/24'
+		! ip -n $box -4 addr show lan1 | grep >/dev/null 'inet 10.9.1.1/24' &&
+		ip -n $box route show proto 201 >"$dir/routes" &&
+		grep >/dev/null '198.18.0.9 via 198.18.9.1 dev wan2' "$dir/routes" &&
+		! grep >/dev/null '198.18.0.2 ' "$dir/routes" &&
+		grep >/dev/null '100.64.0.2 via 100.64.9.1 dev wan1' "$dir/routes"
 }
-ok "a good reload replaces the changed address" good_reload
+ok "a good reload replaces the changed address and hub route, keeps the rest" good_reload
+log_level() {
+	{ cat "$dir/site.yaml"; printf 'log:\n  level: warning\n'; } >"$dir/warn.yaml" &&
+		cp "$dir/warn.yaml" "$dir/site.yaml" && ctl reload >/dev/null &&
+		json '.["log-level"] == "warning"' &&
+		sed '/^log:/,$d' "$dir/warn.yaml" >"$dir/site.yaml" && ctl reload >/dev/null &&
+		json '.["log-level"] == "debug"'
+}
+ok "the log level follows the file down and back up on reload" log_level
 socket_perms() {
 	[ "$(stat -c '%a %U %G' "$sock")" = "660 root kyoten" ] &&
 		! inbox setpriv --reuid=nobody --regid=nogroup --clear-groups \
@@ -154,6 +172,9 @@ socket_perms() {
 		grep -q 'Permission denied' "$dir/err"
 }
 ok "the control socket is 0660 root:kyoten and refuses other users" socket_perms
+ok "a supplementary member of group kyoten may use it" \
+	inbox setpriv --reuid=nobody --regid=nogroup --groups="$(getent group kyoten | cut -d: -f3)" \
+	"$B/kyotenctl" -s "$sock" status
 rfc5424() {
 	ctl log --rfc5424 -n 50 | grep -E '^<[0-9]+>1 [0-9T:.-]+Z \S+ kyotend [0-9]+ PORT_DOWN \[kyoten@32473 site="site9" device="TEST-0009" proc="parent" module="ports"\] port wan2'
 }
@@ -170,10 +191,31 @@ restart() {
 }
 ok "a killed engine is restarted" restart
 second() {
-	! ip netns exec $box "$B/kyotend" -d -c "$dir/site.yaml" -s "$sock" 2>"$dir/err" &&
-		grep -q 'another kyotend is answering' "$dir/err" && json '.site.id == "site9"'
+	sed 's|10.9.7.1/24|10.9.55.1/24|' "$dir/site.yaml" >"$dir/other.yaml"
+	! ip netns exec $box "$B/kyotend" -d -c "$dir/other.yaml" -s "$sock" 2>"$dir/err" &&
+		grep >/dev/null 'another kyotend is answering' "$dir/err" &&
+		json '.site.id == "site9"' &&
+		! ip -n $box -4 addr show lan1 | grep >/dev/null '10.9.55.1'
 }
-ok "a second kyotend on the same socket refuses and leaves the first alone" second
+ok "a second kyotend refuses before touching the kernel, the first runs on" second
+not_a_socket() {
+	echo keep >"$dir/not-a-socket"
+	! ip netns exec $box "$B/kyotend" -d -c "$dir/site.yaml" -s "$dir/not-a-socket" \
+		2>"$dir/err" && grep >/dev/null 'exists and is not a socket' "$dir/err" &&
+		[ "$(cat "$dir/not-a-socket")" = keep ]
+}
+ok "-s naming a regular file is refused and the file is left alone" not_a_socket
+stuck_engine() {
+	local old i
+	old=$(ctl status --json | jq -r '.processes[1].pid')
+	kill -STOP "$old"
+	# Each reload sends the engine two messages it does not read; the
+	# parent must stay responsive and replace the engine.
+	for i in $(seq 1 200); do ctl reload >/dev/null || return 1; done
+	json '.site.id == "site9"' &&
+		wait_for 25 json ".processes[1].state == \"up\" and .processes[1].pid != $old"
+}
+ok "a stuck engine does not stall the parent and is replaced" stuck_engine
 stop() {
 	local pid
 	pid=$(cat "$pidf")

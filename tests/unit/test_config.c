@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "text.h"
 #include "unit.h"
 
 /* A valid site file; each bad case below changes one thing in it. */
@@ -221,6 +222,7 @@ static void test_documents(void **state)
 		{ "site: {}\n---\nsite: {}\n", "more than one YAML document" },
 		{ "- a\n- b\n", "expected a mapping" },
 		{ "site: x\0hidden\n", NULL },	/* NUL: cut by length below */
+		{ "site: {}\n---\n[ unterminated\n", "flow sequence" },
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -235,6 +237,27 @@ static void test_documents(void **state)
 		if (cases[i].msg && !strstr(e.message, cases[i].msg))
 			fail_msg("case %zu: got '%s'", i, e.message);
 	}
+}
+
+static void test_error_positions(void **state)
+{
+	char *bad_utf8 = replace("  location: \"本庁舎 2F\"\n",
+				 "  location: \"\xff\"\n");
+	char *long_utf8 = replace("id: site7", "id: 本本本本本本本本本本本本本本本本本本本本");
+	struct kt_config cfg;
+	struct kt_config_error e;
+
+	(void)state;
+	/* The reader reports encoding errors by offset: still a line. */
+	assert_int_equal(parse(bad_utf8, &cfg, &e), -EINVAL);
+	assert_int_equal(e.line, 5);
+	assert_string_equal(e.field, "(syntax)");
+	/* A message that quotes a long value cut mid-character stays
+	 * valid UTF-8 (JSON answers and log lines depend on it). */
+	assert_int_equal(parse(long_utf8, &cfg, &e), -EINVAL);
+	assert_true(kt_text_valid(e.message));
+	free(bad_utf8);
+	free(long_utf8);
 }
 
 static void test_load_files(void **state)
@@ -278,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_hub_role),
 		cmocka_unit_test(test_documents),
+		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_load_files),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -103,6 +103,34 @@ static void test_timer_many(void **state)
 	kt_loop_uninit(&l);
 }
 
+static struct kt_loop *rearm_loop;
+static int rearm_count;
+
+static void rearm_now(struct kt_timer *t)
+{
+	rearm_count++;
+	kt_timer_set(rearm_loop, t, 0);
+}
+
+static void test_timer_rearm_zero(void **state)
+{
+	/* A timer that re-arms itself at 0 ms must not keep the loop in
+	 * its timer pass: it runs once per pass. */
+	struct kt_timer t = { .cb = rearm_now };
+	struct kt_loop l;
+
+	(void)state;
+	assert_int_equal(kt_loop_init(&l), 0);
+	rearm_loop = &l;
+	kt_timer_set(&l, &t, 0);
+	assert_int_equal(kt_loop_run_timers(&l), 0);
+	assert_int_equal(rearm_count, 1);
+	assert_int_equal(kt_loop_once(&l, 10), 0);
+	assert_int_equal(rearm_count, 2);
+	kt_timer_cancel(&l, &t);
+	kt_loop_uninit(&l);
+}
+
 struct pipe_probe {
 	struct kt_fd h;
 	int reads;
@@ -166,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timer_order),
 		cmocka_unit_test(test_timer_many),
+		cmocka_unit_test(test_timer_rearm_zero),
 		cmocka_unit_test(test_fd_and_signal),
 	};
 	return cmocka_run_group_tests_name("loop", tests, NULL, NULL);

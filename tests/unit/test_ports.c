@@ -153,6 +153,47 @@ static void test_missing_port_retried(void **state)
 	assert_true(sys_dummy_has_addr(&f->sys, "eth1", &p));
 }
 
+static size_t n_msgid;
+static const char *want_msgid;
+
+static void count_msgid(const struct kt_log_entry *e, void *arg)
+{
+	(void)arg;
+	n_msgid += !strcmp(e->msgid, want_msgid);
+}
+
+static size_t logged(const char *msgid)
+{
+	n_msgid = 0;
+	want_msgid = msgid;
+	kt_log_walk(1000, count_msgid, NULL);
+	return n_msgid;
+}
+
+static void test_retries_stay_quiet(void **state)
+{
+	struct fixture *f = *state;
+
+	/* With one port missing, retries must not re-announce the healthy
+	 * ports nor repeat the fault: a box left like this for months
+	 * would otherwise flood its log. */
+	kt_log_init("test", 0, 256);
+	kt_log_set_level(LOG_DEBUG);
+	sys_dummy_link_add(&f->sys, "eth0", true);
+	sys_dummy_link_add(&f->sys, "eth2", true);
+	assert_int_equal(ports_apply(&f->ports, &f->cfg), 1);
+	drain(f);
+	for (int i = 0; i < 5; i++) {
+		struct kt_config cfg = f->cfg;
+
+		assert_int_equal(ports_apply(&f->ports, &cfg), 1);
+		drain(f);
+	}
+	assert_int_equal(logged("PORT_UP"), 2);
+	assert_int_equal(logged("PORT_FAULT"), 1);
+	kt_log_set_level(LOG_EMERG);
+}
+
 static void test_kernel_error_is_a_fault(void **state)
 {
 	struct fixture *f = *state;
@@ -219,6 +260,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carrier_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_port_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retries_stay_quiet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_error_is_a_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_removes_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),

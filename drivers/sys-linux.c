@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <stdbool.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
@@ -318,20 +319,53 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* libmnl compares a message's length with the buffer's as int, so a
+ * length past 2^31 passes and the walk leaves the buffer: check every
+ * header here before libmnl sees it. */
+static bool lengths_ok(const uint8_t *p, size_t len)
+{
+	while (len) {
+		struct nlmsghdr h;
+
+		if (len < sizeof(h))
+			return false;
+		memcpy(&h, p, sizeof(h));
+		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > len)
+			return false;
+		if (NLMSG_ALIGN(h.nlmsg_len) >= len)
+			return true;
+		p += NLMSG_ALIGN(h.nlmsg_len);
+		len -= NLMSG_ALIGN(h.nlmsg_len);
+	}
+	return true;
+}
+
+int sys_linux_parse_events(const void *buf, size_t len, sys_link_fn fn,
+			   void *arg)
+{
+	struct ev_ctx c = { fn, arg };
+
+	if (!lengths_ok(buf, len))
+		return -EBADMSG;
+
+	/* Multicast notifications carry seq 0 and the kernel's port. */
+	if (mnl_cb_run(buf, len, 0, 0, event_cb, &c) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 static int linux_events_read(struct sys *s, sys_link_fn fn, void *arg)
 {
 	struct linux_priv *p = s->priv;
-	struct ev_ctx c = { fn, arg };
+	int err;
 
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(p->mon, p->buf, sizeof(p->buf));
 
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		/* Multicast notifications carry seq 0 and the kernel's port. */
-		if (mnl_cb_run(p->buf, (size_t)n, 0, 0, event_cb, &c) < 0 &&
-		    errno != ENOENT)
-			return -errno;
+		if ((err = sys_linux_parse_events(p->buf, (size_t)n, fn, arg)))
+			return err;
 	}
 }
 

@@ -10,6 +10,7 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -76,6 +77,11 @@ static inline int sys_events_fd(struct sys *s)
 { return s->ops->events_fd(s); }
 static inline int sys_events_read(struct sys *s, sys_link_fn fn, void *arg)
 { return s->ops->events_read(s, fn, arg); }
+
+/* Linux backend: the parse step of events_read, on a buffer of rtnetlink
+ * notifications (also the fuzzing entry point). */
+int sys_linux_parse_events(const void *buf, size_t len, sys_link_fn fn,
+			   void *arg);
 
 /* Dummy backend only: test hooks. */
 int sys_dummy_link_add(struct sys *s, const char *name, bool carrier);

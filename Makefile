@@ -68,7 +68,7 @@ LDSAN :=
 endif
 
 CPPFLAGS := -D_GNU_SOURCE -DKYOTEN_VERSION='"$(KYOTEN_VERSION)"' \
-	-I$(B)/include -Ifirmware -Idrivers -I$(WOLFSSL)/include
+	-I$(B)/include -Ifirmware -Idrivers -Inetstack -I$(WOLFSSL)/include
 CFLAGS := -std=gnu11 $(OPT) $(WARN) $(HARDEN) -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags $(PC_LIBS) 2>/dev/null) $(EXTRA_CFLAGS)
 LDFLAGS := -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed $(LDSAN) $(EXTRA_LDFLAGS)
@@ -77,7 +77,10 @@ LDLIBS := $(WOLFSSL)/lib/libwolfssl.a \
 
 LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmware/msg.c \
 	firmware/config.c firmware/board.c drivers/sys.c drivers/sys-linux.c \
-	drivers/sys-dummy.c drivers/ports.c
+	drivers/sys-dummy.c drivers/ports.c \
+	netstack/replay.c netstack/allowedips.c netstack/ratelimiter.c \
+	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
+	netstack/noise.c netstack/cookie.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
@@ -87,6 +90,8 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB := $(B)/libkyoten.a
 AUTOCONF := $(B)/include/generated/autoconf.h
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
+# Programs the integration tests drive against real peers.
+TEST_TOOLS := $(B)/tests/interop/wgpeer
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \
@@ -100,7 +105,13 @@ endif
 all: $(B)/kyotend $(B)/kyotenctl
 	$(NEED_CONFIG)
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(TEST_TOOLS)
+
+$(B)/tests/interop/%: tests/interop/%.c $(LIB) | $(AUTOCONF)
+	$(quiet) CCLD $@
+	$(Q)mkdir -p $(@D) $(B)/obj/tests/interop
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MF $(B)/obj/tests/interop/$*.d $(LDFLAGS) \
+		-o $@ $< $(LIB) $(LDLIBS)
 
 $(B)/kyotend: $(call obj,$(KYOTEND_SRCS)) $(LIB)
 	$(quiet) LD $@

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "suite.h"
 
 /* The descriptor the child finds its channel on after exec. */
 #define ENGINE_FD 3
@@ -493,6 +494,14 @@ int engine_main(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (confine())
 		return 1;
+	/* Everything the engine will do with keys needs the DRBG, seeded
+	 * from getrandom(2): the chroot has no /dev/urandom. Fail now, where
+	 * it shows, not at the first handshake. */
+	if (kt_random(NULL, 0)) {
+		log_crit("ENGINE_RNG", "the random generator cannot be seeded "
+			 "inside the chroot");
+		return 1;
+	}
 	if ((err = kt_loop_init(&eng.loop)) ||
 	    (err = kt_loop_signals(&eng.loop, sigs, engine_signal)))
 		return 1;

@@ -82,8 +82,15 @@ int kt_cookie_reply_create(struct kt_cookie_checker *cc, uint8_t *out,
 	kt_put_le32(out, kt_msg_type(s, KT_MSG_COOKIE));
 	/* The receiver is the sender of the message we answer. */
 	memcpy(out + 4, msg + KT_MSG_OFF_SENDER, 4);
-	if ((err = kt_random(nonce, s->xnonce_len)))
-		return err;
+	if (!cc->have_nonce) {
+		if ((err = kt_random(cc->nonce, sizeof(cc->nonce))))
+			return err;
+		cc->have_nonce = true;
+	}
+	/* Big-endian increment over the suite's nonce length. */
+	for (size_t i = s->xnonce_len; i-- > 0 && ++cc->nonce[i] == 0;)
+		;
+	memcpy(nonce, cc->nonce, s->xnonce_len);
 	make_cookie(cc, cookie, src, srclen);
 	/* Bound to the message's mac1, so only its sender can use it. */
 	err = s->xseal(nonce + s->xnonce_len, cookie, KT_COOKIE_LEN,

@@ -13,6 +13,11 @@ struct kt_cookie_checker {
 	uint8_t secret[KT_SUITE_KEY_LEN];	/* changes every two minutes */
 	uint64_t secret_birth_ms;
 	bool have_secret;
+	/* Cookie-reply nonces: a counter from a random start, so none
+	 * repeats under the (fixed) cookie key however many replies a flood
+	 * provokes; random 96-bit GCM nonces would allow only 2^32. */
+	uint8_t nonce[KT_SUITE_MAX_XNONCE];
+	bool have_nonce;
 };
 
 enum kt_macs_state {

@@ -193,6 +193,14 @@ static void test_cookie(void **state)
 	assert_int_equal(kt_cookie_reply_create(&b.cc, reply, init, len, src,
 						sizeof(src), 1000), 0);
 	assert_int_equal(kt_get_le32(reply + 4), 7);
+	/* Successive replies never reuse a nonce. */
+	{
+		uint8_t again[KT_MAX_HANDSHAKE_LEN];
+
+		assert_int_equal(kt_cookie_reply_create(&b.cc, again, init, len, src,
+							sizeof(src), 1000), 0);
+		assert_memory_not_equal(again + 8, reply + 8, suite->xnonce_len);
+	}
 	/* A tampered reply is refused; the genuine one accepted, once. */
 	reply[kt_cookie_len(suite) - 1] ^= 1;
 	assert_int_equal(kt_cookie_reply_consume(&a.hs, reply, kt_cookie_len(suite),

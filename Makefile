@@ -80,7 +80,7 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 	drivers/sys-dummy.c drivers/ports.c \
 	netstack/replay.c netstack/allowedips.c netstack/ratelimiter.c \
 	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
-	netstack/noise.c netstack/cookie.c
+	netstack/noise.c netstack/cookie.c netstack/device.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c

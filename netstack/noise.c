@@ -72,13 +72,16 @@ static void handshake_start(const struct kt_suite *s, uint8_t ck[KT_SUITE_KEY_LE
 /* TAI64N: seconds past 1970 plus 2^62 + 10, nanoseconds, both big-endian.
  * The nanoseconds are rounded down to about 1/50 s, so the timestamp
  * says nothing finer about the sender's clock than the flood limit needs. */
-static void tai64n(uint8_t out[KT_TAI64N_LEN])
+static void tai64n(const struct kt_identity *id, uint8_t out[KT_TAI64N_LEN])
 {
 	struct timespec ts;
 	uint64_t sec;
 	uint32_t ns;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (id->realtime)
+		id->realtime(&ts);
+	else
+		clock_gettime(CLOCK_REALTIME, &ts);
 	sec = 0x400000000000000aull + (uint64_t)ts.tv_sec;
 	ns = (uint32_t)ts.tv_nsec & ~((1u << 24) - 1);
 	for (int i = 0; i < 8; i++)
@@ -203,7 +206,7 @@ int kt_noise_create_initiation(struct kt_handshake *hs, uint8_t *msg,
 	kdf(s, hs->chaining_key, k, NULL, hs->chaining_key, hs->static_static,
 	    KT_SUITE_KEY_LEN);
 	/* {t} */
-	tai64n(ts);
+	tai64n(hs->local, ts);
 	if ((err = s->seal(timestamp, ts, KT_TAI64N_LEN, hs->hash,
 			   KT_SUITE_KEY_LEN, 0, k)))
 		goto out;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "messages.h"
 #include "replay.h"
@@ -18,6 +19,9 @@
 struct kt_identity {
 	const struct kt_suite *suite;
 	bool valid;
+	/* Wall clock for initiation timestamps; NULL: CLOCK_REALTIME.
+	 * Tests that run a fake clock set it to follow theirs. */
+	void (*realtime)(struct timespec *ts);
 	uint8_t priv[KT_SUITE_KEY_LEN];
 	uint8_t pub[KT_SUITE_MAX_PUB];
 	uint8_t mac1_key[KT_SUITE_KEY_LEN];	/* checks mac1 of messages to us */

@@ -80,7 +80,8 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 	drivers/sys-dummy.c drivers/ports.c \
 	netstack/replay.c netstack/allowedips.c netstack/ratelimiter.c \
 	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
-	netstack/noise.c netstack/cookie.c netstack/device.c
+	netstack/noise.c netstack/cookie.c netstack/device.c \
+	netstack/tunio.c netstack/keys.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
@@ -91,7 +92,7 @@ LIB := $(B)/libkyoten.a
 AUTOCONF := $(B)/include/generated/autoconf.h
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 # Programs the integration tests drive against real peers.
-TEST_TOOLS := $(B)/tests/interop/wgpeer
+TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \

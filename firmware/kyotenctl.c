@@ -18,6 +18,8 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "keys.h"
+#include "suite.h"
 #include "generated/autoconf.h"
 
 #define _(s) gettext(s)
@@ -268,6 +270,88 @@ static int cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* [--suite NAME] FILE; the suite defaults to wireguard. */
+static const struct kt_suite *key_args(int argc, char **argv, const char **file)
+{
+	const struct kt_suite *s = &kt_suite_wireguard;
+	int a = 1;
+
+	if (argc == 4 && !strcmp(argv[1], "--suite")) {
+		s = kt_suite_find(argv[2]);
+		if (!s) {
+			fprintf(stderr, _("kyotenctl: unknown suite '%s' (wireguard, "
+					  "cryptrec)\n"), argv[2]);
+			return NULL;
+		}
+		a = 3;
+	} else if (argc != 2) {
+		fprintf(stderr, _("Usage: kyotenctl %s [--suite wireguard|cryptrec] "
+				  "FILE\n"), argv[0]);
+		return NULL;
+	}
+	*file = argv[a];
+	return s;
+}
+
+static int print_pub(const struct kt_suite *s, const uint8_t *priv)
+{
+	uint8_t pub[KT_SUITE_MAX_PUB];
+	char text[KT_KEY_B64_MAX];
+
+	if (s->pubkey(priv, pub) || kt_key_encode(pub, s->pub_len, text)) {
+		fprintf(stderr, _("kyotenctl: not a valid %s private key\n"), s->name);
+		return EXIT_REFUSED;
+	}
+	printf("%s\n", text);
+	return 0;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	uint8_t priv[KT_SUITE_KEY_LEN], pub[KT_SUITE_MAX_PUB];
+	const char *file;
+	const struct kt_suite *s = key_args(argc, argv, &file);
+	int r;
+
+	if (!s)
+		return EXIT_USAGE;
+	if (s->keygen(priv, pub)) {
+		fprintf(stderr, _("kyotenctl: key generation failed\n"));
+		return EXIT_REFUSED;
+	}
+	r = kt_key_write(file, priv);
+	if (r) {
+		kt_wipe(priv, sizeof(priv));
+		fprintf(stderr, _("kyotenctl: cannot write %s: %s\n"), file,
+			r == -EEXIST ? _("it exists (keys are never overwritten)")
+				     : strerror(-r));
+		return EXIT_REFUSED;
+	}
+	/* The private key goes to the file only; the public one is shown. */
+	r = print_pub(s, priv);
+	kt_wipe(priv, sizeof(priv));
+	return r;
+}
+
+static int cmd_pubkey(int argc, char **argv)
+{
+	uint8_t priv[KT_SUITE_KEY_LEN];
+	const char *file;
+	char err[512];
+	const struct kt_suite *s = key_args(argc, argv, &file);
+	int r;
+
+	if (!s)
+		return EXIT_USAGE;
+	if (kt_key_read(file, priv, err, sizeof(err))) {
+		fprintf(stderr, "kyotenctl: %s\n", err);
+		return EXIT_REFUSED;
+	}
+	r = print_pub(s, priv);
+	kt_wipe(priv, sizeof(priv));
+	return r;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -286,6 +370,8 @@ static const struct {
 	{ "log", cmd_log, "show the newest log entries [-n N] [--json|--rfc5424]" },
 	{ "reload", cmd_reload, "re-read the site configuration" },
 	{ "check-config", cmd_check_config, "check a site configuration FILE" },
+	{ "keygen", cmd_keygen, "new private key into FILE (0600); prints the public key" },
+	{ "pubkey", cmd_pubkey, "print the public key of private key FILE" },
 	{ "version", cmd_version, "print the version" },
 };
 

@@ -7,7 +7,7 @@
 # confinement, ports and hub routes, carrier events, the control socket's
 # permissions, engine restarts and a clean shutdown.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 box=kd$$-box peer=kd$$-peer
 dir=$(mktemp -d /tmp/kyoten-daemon-t.XXXXXX)

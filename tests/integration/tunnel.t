@@ -3,16 +3,19 @@
 # real TUN, with real traffic (ping, iperf3), against wireguard-go and
 # against itself with the cryptrec suite:
 #
-#   [ tu$$-a ]  wireguard-go wg0 | kytun kt0   10.99.0.1   v 192.0.2.1
+#   [ tu$$-a ]  wireguard-go $wgif | kytun kt0   10.99.0.1   v 192.0.2.1
 #        |  veth
 #   [ tu$$-b ]  kytun kt0                      10.99.0.2   v 192.0.2.2
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 kytun=$B/tests/interop/kytun
 ctl=$B/kyotenctl
 na=tu$$-a nb=tu$$-b
 dir=$(mktemp -d /tmp/kyoten-tun-t.XXXXXX)
+# wireguard-go's control socket (/var/run/wireguard/NAME.sock) is shared
+# by all namespaces: the interface name must be unique to this run.
+wgif=wg$$
 n=0 failed=0
 
 ok() {
@@ -82,11 +85,11 @@ iperf_both() {	# TCP for 2 s each way; some throughput, and it completes
 # --- against wireguard-go, wireguard suite ---
 wg genkey >"$dir/a-go.key"
 "$ctl" keygen "$dir/b-wireguard.key" >"$dir/b-wireguard.pub"
-ip netns exec $na env WG_PROCESS_FOREGROUND=1 wireguard-go wg0 >/dev/null 2>&1 &
-for _ in $(seq 50); do ip -n $na link show wg0 >/dev/null 2>&1 && break; sleep 0.1; done
-ip netns exec $na wg set wg0 private-key "$dir/a-go.key" listen-port 51820 \
+ip netns exec $na env WG_PROCESS_FOREGROUND=1 wireguard-go $wgif >/dev/null 2>&1 &
+for _ in $(seq 50); do ip -n $na link show $wgif >/dev/null 2>&1 && break; sleep 0.1; done
+ip netns exec $na wg set $wgif private-key "$dir/a-go.key" listen-port 51820 \
 	peer "$(cat "$dir/b-wireguard.pub")" allowed-ips 10.99.0.2/32
-up_tun $na wg0 10.99.0.1
+up_tun $na $wgif 10.99.0.1
 kytun_b wireguard "$(wg pubkey <"$dir/a-go.key")" --rekey-after-ms 2000
 
 ok "kytun <-> wireguard-go: ping both ways through TUN" ping_both
@@ -96,7 +99,7 @@ rekey() {
 	# lose nothing across the rekeys.
 	ip netns exec $nb ping -q -c 300 -i 0.02 -W 1 10.99.0.1 >"$dir/ping" &&
 		grep ' 0% packet loss' "$dir/ping" &&
-		[ "$(ip netns exec $na wg show wg0 latest-handshakes | awk '{print $2}')" -gt 0 ]
+		[ "$(ip netns exec $na wg show $wgif latest-handshakes | awk '{print $2}')" -gt 0 ]
 }
 ok "rekeys every 2 s with wireguard-go lose no ping" rekey
 stop_all

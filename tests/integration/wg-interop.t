@@ -2,18 +2,21 @@
 # The tunnel protocol of netstack/ against wireguard-go, a real WireGuard
 # implementation (Debian's package), configured with wg:
 #
-#   [ wi$$-go ]  wireguard-go wg0 10.99.0.1  v 192.0.2.1:51820
+#   [ wi$$-go ]  wireguard-go $wgif 10.99.0.1  v 192.0.2.1:51820
 #        |  veth
 #   [ wi$$-ky ]  tests/interop/wgpeer (inner 10.99.0.2)  v 192.0.2.2
 #
 # wgpeer performs the handshake and carries one ICMP echo through the
 # tunnel, as initiator or as responder.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 peer=$B/tests/interop/wgpeer
 go=wi$$-go ky=wi$$-ky
 dir=$(mktemp -d /tmp/kyoten-wg-t.XXXXXX)
+# wireguard-go's control socket (/var/run/wireguard/NAME.sock) is shared
+# by all namespaces: the interface name must be unique to this run.
+wgif=wg$$
 n=0 failed=0
 
 ok() {
@@ -55,17 +58,17 @@ ip -n $go link add v type veth peer name v netns $ky
 ip -n $go addr add 192.0.2.1/24 dev v
 ip -n $ky addr add 192.0.2.2/24 dev v
 for ns in $go $ky; do ip -n $ns link set v up; ip -n $ns link set lo up; done
-ip netns exec $go env WG_PROCESS_FOREGROUND=1 wireguard-go wg0 >"$dir/wg-go.log" 2>&1 &
-for _ in $(seq 50); do ip -n $go link show wg0 >/dev/null 2>&1 && break; sleep 0.1; done
-ip netns exec $go wg set wg0 private-key "$dir/go.key" listen-port 51820
-ip -n $go addr add 10.99.0.1/24 dev wg0
-ip -n $go link set wg0 up
+ip netns exec $go env WG_PROCESS_FOREGROUND=1 wireguard-go $wgif >"$dir/wg-go.log" 2>&1 &
+for _ in $(seq 50); do ip -n $go link show $wgif >/dev/null 2>&1 && break; sleep 0.1; done
+ip netns exec $go wg set $wgif private-key "$dir/go.key" listen-port 51820
+ip -n $go addr add 10.99.0.1/24 dev $wgif
+ip -n $go link set $wgif up
 
 # A fresh peer entry each time, so wireguard-go holds no session from the
 # previous case and must handshake again.
 go_peer() {	# go_peer [psk FILE]
-	ip netns exec $go wg set wg0 peer "$kypub" remove
-	ip netns exec $go wg set wg0 peer "$kypub" allowed-ips 10.99.0.2/32 \
+	ip netns exec $go wg set $wgif peer "$kypub" remove
+	ip netns exec $go wg set $wgif peer "$kypub" allowed-ips 10.99.0.2/32 \
 		endpoint 192.0.2.2:51821 "$@"
 }
 initiate() {	# initiate PORT [PSKFILE]
@@ -106,7 +109,7 @@ roam() {
 	# Configured endpoint is port 51821; we come from 51899. wireguard-go
 	# must follow the authenticated packet to its new address.
 	initiate 51899 &&
-		ip netns exec $go wg show wg0 endpoints | grep '192.0.2.2:51899'
+		ip netns exec $go wg show $wgif endpoints | grep '192.0.2.2:51899'
 }
 ok "roaming: wireguard-go follows kyoten to a new source port" roam
 [ $failed -eq 0 ]

@@ -164,8 +164,10 @@ static void keypairs_install(struct kt_peer *p, struct kt_keypair *kp)
 	if (kp->initiator) {
 		if (p->next.valid) {
 			/* Our own handshake won over theirs: theirs was never
-			 * confirmed, ours is. */
+			 * confirmed, ours is; it becomes previous (packets under
+			 * it may still arrive) and the old current goes. */
 			keypair_drop(dev, &p->prev);
+			keypair_drop(dev, &p->cur);
 			p->prev = p->next;
 			memset(&p->next, 0, sizeof(p->next));
 		} else {
@@ -279,6 +281,7 @@ static void send_initiation(struct kt_peer *p, bool retry)
 	    now(dev) - p->last_sent_handshake_ms < dev->timing.rekey_timeout_ms)
 		return;
 	index_del(dev, p->hs.local_index);
+	p->hs.local_index = 0;
 	if (index_add(dev, p, &index))
 		return;
 	if (kt_noise_create_initiation(&p->hs, msg, index, now(dev))) {
@@ -310,13 +313,15 @@ static int send_sealed(struct kt_peer *p, const uint8_t *pkt, size_t len)
 
 	if (!keypair_usable(dev, &p->cur))
 		return -ENOKEY;
-	/* Padding to 16 hides the exact length (whitepaper §5.4.6). */
+	/* Padding to 16 hides the exact length (whitepaper §5.4.6), up to
+	 * the MTU. */
 	if (plen > KT_MAX_PACKET)
-		plen = len;
+		plen = KT_MAX_PACKET;
 	if (len)	/* a keepalive has no packet at all */
 		memcpy(padded, pkt, len);
 	memset(padded + len, 0, plen - len);
 	n = kt_keypair_seal(&p->cur, s, msg, padded, plen);
+	kt_wipe(padded, plen);
 	if (n < 0)
 		return n;
 	if ((err = send_raw(p, msg, (size_t)n)))
@@ -441,6 +446,7 @@ static void on_zero(struct kt_timer *t)
 	keypair_drop(p->dev, &p->cur);
 	keypair_drop(p->dev, &p->next);
 	index_del(p->dev, p->hs.local_index);
+	p->hs.local_index = 0;
 	kt_handshake_reset(&p->hs);
 }
 
@@ -554,6 +560,7 @@ static void recv_initiation(struct kt_device *dev, const struct kt_endpoint_addr
 	p->endpoint = *from;
 	p->has_endpoint = true;
 	index_del(dev, p->hs.local_index);
+	p->hs.local_index = 0;
 	if (index_add(dev, p, &index))
 		return;
 	if (kt_noise_create_response(&p->hs, resp, index, now(dev)) ||
@@ -564,6 +571,7 @@ static void recv_initiation(struct kt_device *dev, const struct kt_endpoint_addr
 	/* The handshake's index now names the keypair. */
 	p->hs.local_index = 0;
 	keypairs_install(p, &kp);
+	timers_authenticated_received(p);
 	timers_session_derived(p);
 	send_raw(p, resp, kt_resp_len(dev->id.suite));
 	timers_traversal(p);
@@ -604,9 +612,15 @@ static void recv_response(struct kt_device *dev, const struct kt_endpoint_addr *
 
 static void recv_cookie(struct kt_device *dev, const uint8_t *msg, size_t len)
 {
-	struct kt_peer *p = index_find(dev, kt_get_le32(msg + 4));
+	uint32_t index = kt_get_le32(msg + 4);
+	struct kt_peer *p = index_find(dev, index);
 
-	if (!p || p->hs.local_index != kt_get_le32(msg + 4)) {
+	/* It answers our latest handshake message: an initiation (its index
+	 * is the handshake's) or a response (its index now names the
+	 * keypair that response created). */
+	if (!p || (p->hs.local_index != index &&
+		   !(p->next.valid && p->next.local_index == index) &&
+		   !(p->cur.valid && p->cur.local_index == index))) {
 		drop(dev, NULL, KT_DROP_NO_SESSION);
 		return;
 	}
@@ -636,12 +650,18 @@ static size_t inner_length(const uint8_t *pkt, size_t len)
 {
 	size_t n = len;
 
-	if (len >= 20 && pkt[0] >> 4 == 4)
+	if (len >= 20 && pkt[0] >> 4 == 4) {
 		n = (size_t)(pkt[2] << 8 | pkt[3]);
-	else if (len >= 40 && pkt[0] >> 4 == 6)
+		if (n < 20)
+			return 0;
+	} else if (len >= 40 && pkt[0] >> 4 == 6)
 		n = 40 + (size_t)(pkt[4] << 8 | pkt[5]);
 	return n <= len ? n : 0;
 }
+
+static void recv_data_open(struct kt_device *dev, struct kt_peer *p,
+			   struct kt_keypair *kp, const struct kt_endpoint_addr *from,
+			   const uint8_t *msg, size_t len, uint8_t *pkt, int n);
 
 static void recv_data(struct kt_device *dev, const struct kt_endpoint_addr *from,
 		      const uint8_t *msg, size_t len)
@@ -650,7 +670,6 @@ static void recv_data(struct kt_device *dev, const struct kt_endpoint_addr *from
 	struct kt_peer *p = index_find(dev, index);
 	uint8_t pkt[KT_MAX_PACKET + 64];
 	struct kt_keypair *kp = NULL;
-	struct kt_addr src;
 	int n;
 
 	if (p)
@@ -667,6 +686,19 @@ static void recv_data(struct kt_device *dev, const struct kt_endpoint_addr *from
 		drop(dev, p, n == -EALREADY ? KT_DROP_REPLAY : KT_DROP_BAD_MAC);
 		return;
 	}
+	recv_data_open(dev, p, kp, from, msg, len, pkt, n);
+	kt_wipe(pkt, (size_t)n);
+}
+
+/* The rest of recv_data, once the packet authenticated: split out so the
+ * plaintext copy is wiped on every path. */
+static void recv_data_open(struct kt_device *dev, struct kt_peer *p,
+			   struct kt_keypair *kp, const struct kt_endpoint_addr *from,
+			   const uint8_t *msg, size_t len, uint8_t *pkt, int n)
+{
+	struct kt_addr src;
+
+	(void)msg;
 	if (kp == &p->next) {
 		keypair_confirm(p);
 		kp = &p->cur;

@@ -45,16 +45,29 @@ int kt_key_read(const char *path, uint8_t key[KT_SUITE_KEY_LEN], char *err,
 	ssize_t n;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO at the path must not hang the daemon. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
 		return r;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st)) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return -EINVAL;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "%s: owned by uid %u; a private key file must "
+			 "belong to root or to this user", path, (unsigned)st.st_uid);
+		close(fd);
+		return -EPERM;
 	}
 	if (st.st_mode & 077) {
 		snprintf(err, errlen, "%s: mode %03o lets others read it; a private "
@@ -96,9 +109,10 @@ int kt_key_write(const char *path, const uint8_t key[KT_SUITE_KEY_LEN])
 	} else {
 		/* fchmod: the umask must not leave it wider, nor narrower
 		 * than the owner's read and write. */
+		errno = 0;
 		if (fchmod(fd, 0600) || write(fd, text, len) != (ssize_t)len ||
 		    fsync(fd))
-			r = -errno ? -errno : -EIO;
+			r = errno ? -errno : -EIO;	/* a short write sets none */
 		close(fd);
 		if (r)
 			unlink(path);

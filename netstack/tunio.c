@@ -84,7 +84,7 @@ void kt_tunio_flush(struct kt_tunio *io)
 {
 	for (size_t l = 0; l < io->n_udp; l++) {
 		struct kt_tunio_batch *b = &io->tx[l];
-		unsigned done = 0;
+		unsigned done = 0, sent = 0;
 
 		while (done < b->n) {
 			int n = sendmmsg(io->udp[l].h.fd, b->hdr + done, b->n - done, 0);
@@ -92,15 +92,23 @@ void kt_tunio_flush(struct kt_tunio *io)
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				/* A full socket buffer drops what is left, as
-				 * a congested line would. */
-				io->udp_errors += b->n - done;
-				break;
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					/* A full socket buffer drops what is
+					 * left, as a congested line would. */
+					io->udp_errors += b->n - done;
+					break;
+				}
+				/* This datagram alone failed (its route, a
+				 * firewall rule): skip it, send the rest. */
+				io->udp_errors++;
+				done++;
+				continue;
 			}
 			done += (unsigned)n;
+			sent += (unsigned)n;
 			io->tx_batches++;
 		}
-		io->tx_datagrams += done;
+		io->tx_datagrams += sent;
 		b->n = 0;
 	}
 }
@@ -171,10 +179,16 @@ static void on_tun(struct kt_fd *h, uint32_t events)
 	(void)events;
 	/* Up to a batch of packets per wakeup, then send them together. */
 	for (int i = 0; i < KT_TUNIO_BATCH; i++) {
-		ssize_t n = read(h->fd, io->tun_buf, KT_MAX_PACKET);
+		/* Read into the whole buffer, so a packet over the engine's
+		 * MTU (a TUN MTU set too high) shows, rather than being cut. */
+		ssize_t n = read(h->fd, io->tun_buf, KT_MAX_PACKET + 64);
 
 		if (n <= 0)
 			break;
+		if (n > KT_MAX_PACKET) {
+			io->tun_errors++;
+			continue;
+		}
 		kt_device_send(io->dev, io->tun_buf, (size_t)n);
 	}
 	kt_tunio_flush(io);

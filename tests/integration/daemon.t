@@ -206,12 +206,12 @@ not_a_socket() {
 }
 ok "-s naming a regular file is refused and the file is left alone" not_a_socket
 stuck_engine() {
-	local old i
+	local old
 	old=$(ctl status --json | jq -r '.processes[1].pid')
 	kill -STOP "$old"
 	# Each reload sends the engine two messages it does not read; the
 	# parent must stay responsive and replace the engine.
-	for i in $(seq 1 200); do ctl reload >/dev/null || return 1; done
+	for _ in $(seq 1 200); do ctl reload >/dev/null || return 1; done
 	json '.site.id == "site9"' &&
 		wait_for 25 json ".processes[1].state == \"up\" and .processes[1].pid != $old"
 }

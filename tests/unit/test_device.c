@@ -375,6 +375,47 @@ static void test_garbage_counted(void **state)
 	assert_int_equal(B.dev.drops[KT_DROP_NO_SESSION], 1);
 }
 
+static size_t live_indices(const struct kt_peer *p)
+{
+	return (size_t)p->cur.valid + p->prev.valid + p->next.valid +
+	       (p->hs.local_index != 0);
+}
+
+static void test_crossing_handshakes_leak_no_index(void **state)
+{
+	(void)state;
+	/* B initiates and A's response is lost; then A initiates and wins.
+	 * Every round must leave only live indices in the table. */
+	send_from(&A, 1);
+	send_from(&B, 2);
+	for (int round = 0; round < 5; round++) {
+		advance(6000, 1000);
+		A.cut = true;
+		kt_peer_initiate(B.peer);
+		pump();
+		A.cut = false;
+		assert_true(A.peer->next.valid);
+		kt_peer_initiate(A.peer);
+		pump();
+		assert_int_equal(A.dev.index_used, live_indices(A.peer));
+	}
+	send_from(&A, 3);
+	assert_int_equal(B.last_seq, 3);
+}
+
+static void test_cookie_answers_a_response(void **state)
+{
+	(void)state;
+	/* The initiator is the one under load: it answers B's response with
+	 * a cookie reply, B must accept it and send mac2 next time. */
+	A.dev.load_threshold = 0;
+	send_from(&A, 1);
+	assert_true(sent_cookie[0] >= 1);
+	advance(30000, 100);
+	assert_int_equal(B.dev.drops[KT_DROP_NO_SESSION], 0);
+	assert_int_equal(B.delivered, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define T_BOTH(fn) \
 	cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&kt_suite_wireguard), \
@@ -395,6 +436,8 @@ int main(void)
 		T(test_roaming),
 		T(test_cookie_under_load),
 		T(test_garbage_counted),
+		T(test_crossing_handshakes_leak_no_index),
+		T(test_cookie_answers_a_response),
 	};
 	return cmocka_run_group_tests_name("device", tests, NULL, NULL);
 }

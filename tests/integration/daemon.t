@@ -8,6 +8,8 @@
 # permissions, engine restarts and a clean shutdown.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 box=kd$$-box peer=kd$$-peer
 dir=$(mktemp -d /tmp/kyoten-daemon-t.XXXXXX)
@@ -15,20 +17,7 @@ dir=$(mktemp -d /tmp/kyoten-daemon-t.XXXXXX)
 # daemon's credential check are what the permission tests exercise.
 chmod 755 "$dir"
 sock=$dir/kyotend.sock pidf=$dir/kyotend.pid
-n=0 failed=0
 
-ok() {	# ok NAME COMMAND...
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$dir/out" 2>&1; then
-		echo "ok $n - $name"
-	else
-		echo "not ok $n - $name"
-		sed 's/^/# /' "$dir/out" | tail -15
-		failed=$((failed + 1))
-	fi
-}
 
 cleanup() {
 	if [ $failed -gt 0 ]; then
@@ -47,14 +36,6 @@ trap cleanup EXIT
 inbox() { ip netns exec $box "$@"; }
 ctl() { inbox "$B/kyotenctl" -s "$sock" "$@"; }
 json() { ctl status --json | jq -e "$@"; }
-wait_for() {	# wait_for SECONDS COMMAND...: poll until it succeeds
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -ge $deadline ] && return 1
-		sleep 0.1
-	done
-}
 start() {
 	ip netns exec $box setsid "$B/kyotend" -d -c "$dir/site.yaml" -s "$sock" \
 		-p "$pidf" >>"$dir/kyotend.log" 2>&1 </dev/null &

@@ -8,6 +8,8 @@
 #   [ tu$$-b ]  kytun kt0                      10.99.0.2   v 192.0.2.2
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 kytun=$B/tests/interop/kytun
 ctl=$B/kyotenctl
@@ -16,20 +18,7 @@ dir=$(mktemp -d /tmp/kyoten-tun-t.XXXXXX)
 # wireguard-go's control socket (/var/run/wireguard/NAME.sock) is shared
 # by all namespaces: the interface name must be unique to this run.
 wgif=wg$$
-n=0 failed=0
 
-ok() {
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$dir/out" 2>&1; then
-		echo "ok $n - $name"
-	else
-		echo "not ok $n - $name"
-		sed 's/^/# /' "$dir/out" | tail -12
-		failed=$((failed + 1))
-	fi
-}
 stop_all() {
 	for ns in $na $nb; do
 		ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null

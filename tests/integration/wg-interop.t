@@ -10,6 +10,8 @@
 # tunnel, as initiator or as responder.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 B=${KYOTEN_BUILD:-$PWD/build/sim}
 peer=$B/tests/interop/wgpeer
 go=wi$$-go ky=wi$$-ky
@@ -17,20 +19,7 @@ dir=$(mktemp -d /tmp/kyoten-wg-t.XXXXXX)
 # wireguard-go's control socket (/var/run/wireguard/NAME.sock) is shared
 # by all namespaces: the interface name must be unique to this run.
 wgif=wg$$
-n=0 failed=0
 
-ok() {
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$dir/out" 2>&1; then
-		echo "ok $n - $name"
-	else
-		echo "not ok $n - $name"
-		sed 's/^/# /' "$dir/out" | tail -10
-		failed=$((failed + 1))
-	fi
-}
 cleanup() {
 	for ns in $go $ky; do
 		ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null

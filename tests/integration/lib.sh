@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# Shared by the integration tests (sourced). Each test sets $dir (a
+# scratch folder) before calling ok.
+
+n=0 failed=0
+
+# ok NAME COMMAND...: one TAP line; on failure, the tail of its output.
+ok() {
+	local name=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"${dir:?set dir before calling ok}/out" 2>&1; then
+		echo "ok $n - $name"
+	else
+		echo "not ok $n - $name"
+		sed 's/^/# /' "$dir/out" | tail -15
+		failed=$((failed + 1))
+	fi
+}
+
+# wait_for SECONDS COMMAND...: polls until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.1
+	done
+}

@@ -185,22 +185,36 @@ void kt_allowedips_uninit(struct kt_allowedips *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* The prefix as a trie key: its family's index, host bits cleared. */
+static int prefix_key(const struct kt_prefix *p, uint64_t key[2], int *fi)
+{
+	uint64_t mask[2];
+	unsigned bits;
+
+	*fi = family_index(p->addr.family, &bits);
+	if (*fi < 0)
+		return -EAFNOSUPPORT;
+	if (p->len > bits)
+		return -EINVAL;
+	load_key(*fi, p->addr.bytes, key);
+	make_mask(p->len, mask);
+	key[0] &= mask[0];
+	key[1] &= mask[1];
+	return 0;
+}
+
 int kt_allowedips_insert(struct kt_allowedips *a, const struct kt_prefix *p,
 			 void *peer)
 {
 	struct kt_aip_node **slot, *n, *leaf, *glue;
-	uint64_t key[2], mask[2];
-	unsigned bits, len = p->len, common = 0;
-	int fi = family_index(p->addr.family, &bits);
+	uint64_t key[2];
+	unsigned len = p->len, common = 0;
+	int fi, err = prefix_key(p, key, &fi);
 
-	if (fi < 0)
-		return -EAFNOSUPPORT;
-	if (!peer || len > bits)
+	if (err)
+		return err;
+	if (!peer)
 		return -EINVAL;
-	load_key(fi, p->addr.bytes, key);
-	make_mask(len, mask);
-	key[0] &= mask[0];
-	key[1] &= mask[1];
 
 	slot = &a->root[fi];
 	while ((n = *slot)) {
@@ -243,18 +257,12 @@ int kt_allowedips_insert(struct kt_allowedips *a, const struct kt_prefix *p,
 int kt_allowedips_remove(struct kt_allowedips *a, const struct kt_prefix *p)
 {
 	struct kt_aip_node **slot, **parent = NULL, *n;
-	uint64_t key[2], mask[2];
-	unsigned bits, len = p->len;
-	int fi = family_index(p->addr.family, &bits);
+	uint64_t key[2];
+	unsigned len = p->len;
+	int fi, err = prefix_key(p, key, &fi);
 
-	if (fi < 0)
-		return -EAFNOSUPPORT;
-	if (len > bits)
-		return -EINVAL;
-	load_key(fi, p->addr.bytes, key);
-	make_mask(len, mask);
-	key[0] &= mask[0];
-	key[1] &= mask[1];
+	if (err)
+		return err;
 
 	slot = &a->root[fi];
 	while ((n = *slot)) {

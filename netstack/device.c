@@ -661,7 +661,7 @@ static size_t inner_length(const uint8_t *pkt, size_t len)
 
 static void recv_data_open(struct kt_device *dev, struct kt_peer *p,
 			   struct kt_keypair *kp, const struct kt_endpoint_addr *from,
-			   const uint8_t *msg, size_t len, uint8_t *pkt, int n);
+			   size_t len, uint8_t *pkt, int n);
 
 static void recv_data(struct kt_device *dev, const struct kt_endpoint_addr *from,
 		      const uint8_t *msg, size_t len)
@@ -686,7 +686,7 @@ static void recv_data(struct kt_device *dev, const struct kt_endpoint_addr *from
 		drop(dev, p, n == -EALREADY ? KT_DROP_REPLAY : KT_DROP_BAD_MAC);
 		return;
 	}
-	recv_data_open(dev, p, kp, from, msg, len, pkt, n);
+	recv_data_open(dev, p, kp, from, len, pkt, n);
 	kt_wipe(pkt, (size_t)n);
 }
 
@@ -694,11 +694,10 @@ static void recv_data(struct kt_device *dev, const struct kt_endpoint_addr *from
  * plaintext copy is wiped on every path. */
 static void recv_data_open(struct kt_device *dev, struct kt_peer *p,
 			   struct kt_keypair *kp, const struct kt_endpoint_addr *from,
-			   const uint8_t *msg, size_t len, uint8_t *pkt, int n)
+			   size_t len, uint8_t *pkt, int n)
 {
 	struct kt_addr src;
 
-	(void)msg;
 	if (kp == &p->next) {
 		keypair_confirm(p);
 		kp = &p->cur;

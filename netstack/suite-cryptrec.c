@@ -26,14 +26,6 @@
 #define AEAD_MAX ((size_t)UINT32_MAX - KT_SUITE_TAG_LEN)
 #define UPDATE_CHUNK ((size_t)1 << 30)
 
-/* As in suite-wireguard.c: the void primitives cannot fail on the
- * protocol's arguments, and must not go on with an unset output. */
-static void must(int ret)
-{
-	if (ret)
-		abort();
-}
-
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	uint8_t acc = 0;
@@ -53,7 +45,7 @@ static void cr_hash(uint8_t out[KT_SUITE_KEY_LEN], const uint8_t *a, size_t alen
 	uint8_t h[WC_SHA256_DIGEST_SIZE];
 	wc_Sha256 st;
 
-	must(wc_InitSha256(&st));
+	kt_must(wc_InitSha256(&st));
 	for (int i = 0; i < 2; i++) {
 		const uint8_t *p = part[i];
 		size_t len = plen[i];
@@ -61,12 +53,12 @@ static void cr_hash(uint8_t out[KT_SUITE_KEY_LEN], const uint8_t *a, size_t alen
 		while (len) {
 			size_t n = len < UPDATE_CHUNK ? len : UPDATE_CHUNK;
 
-			must(wc_Sha256Update(&st, p, (word32)n));
+			kt_must(wc_Sha256Update(&st, p, (word32)n));
 			p += n;
 			len -= n;
 		}
 	}
-	must(wc_Sha256Final(&st, h));
+	kt_must(wc_Sha256Final(&st, h));
 	wc_Sha256Free(&st);
 	memcpy(out, h, sizeof(h));
 	kt_wipe(&st, sizeof(st));
@@ -82,16 +74,16 @@ static void hmac_sha256(uint8_t out[WC_SHA256_DIGEST_SIZE], const uint8_t *key,
 
 	if (keylen > UINT32_MAX)
 		abort();
-	must(wc_HmacInit(&st, NULL, INVALID_DEVID));
-	must(wc_HmacSetKey(&st, WC_SHA256, keylen ? key : none, (word32)keylen));
+	kt_must(wc_HmacInit(&st, NULL, INVALID_DEVID));
+	kt_must(wc_HmacSetKey(&st, WC_SHA256, keylen ? key : none, (word32)keylen));
 	while (len) {
 		size_t n = len < UPDATE_CHUNK ? len : UPDATE_CHUNK;
 
-		must(wc_HmacUpdate(&st, in, (word32)n));
+		kt_must(wc_HmacUpdate(&st, in, (word32)n));
 		in += n;
 		len -= n;
 	}
-	must(wc_HmacFinal(&st, m));
+	kt_must(wc_HmacFinal(&st, m));
 	wc_HmacFree(&st);
 	memcpy(out, m, sizeof(m));
 	kt_wipe(&st, sizeof(st));

@@ -12,7 +12,7 @@
 #include <wolfssl/wolfcrypt/curve25519.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
-#include "suite.h"
+#include "messages.h"
 
 #define X25519_LEN 32
 #define BLAKE2S_BLOCK 64
@@ -23,28 +23,6 @@
 #define AEAD_MAX ((size_t)UINT32_MAX - KT_SUITE_TAG_LEN)
 #define UPDATE_CHUNK ((size_t)1 << 30)
 
-/* The void primitives (hash, mac, hmac) cannot fail on the arguments the
- * protocol gives them. If wolfCrypt still reports an error, carrying on
- * would key a session with whatever the output buffer held: stop. */
-static void must(int ret)
-{
-	if (ret)
-		abort();
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
 
 /* --- BLAKE2s: HASH, MAC and HMAC --- */
 
@@ -53,7 +31,7 @@ static void b2s_update(Blake2s *st, const uint8_t *p, size_t len)
 	while (len) {
 		size_t n = len < UPDATE_CHUNK ? len : UPDATE_CHUNK;
 
-		must(wc_Blake2sUpdate(st, p, (word32)n));
+		kt_must(wc_Blake2sUpdate(st, p, (word32)n));
 		p += n;
 		len -= n;
 	}
@@ -65,10 +43,10 @@ static void wg_hash(uint8_t out[KT_SUITE_KEY_LEN], const uint8_t *a, size_t alen
 	uint8_t h[KT_SUITE_KEY_LEN];
 	Blake2s st;
 
-	must(wc_InitBlake2s(&st, KT_SUITE_KEY_LEN));
+	kt_must(wc_InitBlake2s(&st, KT_SUITE_KEY_LEN));
 	b2s_update(&st, a, alen);
 	b2s_update(&st, b, blen);
-	must(wc_Blake2sFinal(&st, h, KT_SUITE_KEY_LEN));
+	kt_must(wc_Blake2sFinal(&st, h, KT_SUITE_KEY_LEN));
 	memcpy(out, h, sizeof(h));
 	kt_wipe(&st, sizeof(st));
 	kt_wipe(h, sizeof(h));
@@ -85,10 +63,10 @@ static void wg_mac(uint8_t out[KT_SUITE_MAC_LEN], const uint8_t *key, size_t key
 
 	if (keylen > BLAKE2S_MAX_KEY)
 		abort();
-	must(wc_InitBlake2s_WithKey(&st, KT_SUITE_MAC_LEN, keylen ? key : NULL,
+	kt_must(wc_InitBlake2s_WithKey(&st, KT_SUITE_MAC_LEN, keylen ? key : NULL,
 				    (word32)keylen));
 	b2s_update(&st, in, len);
-	must(wc_Blake2sFinal(&st, m, KT_SUITE_MAC_LEN));
+	kt_must(wc_Blake2sFinal(&st, m, KT_SUITE_MAC_LEN));
 	memcpy(out, m, sizeof(m));
 	kt_wipe(&st, sizeof(st));
 	kt_wipe(m, sizeof(m));
@@ -111,17 +89,17 @@ static void wg_hmac(uint8_t out[KT_SUITE_KEY_LEN], const uint8_t *key, size_t ke
 
 	for (size_t i = 0; i < sizeof(pad); i++)
 		pad[i] = k[i] ^ 0x36;
-	must(wc_InitBlake2s(&st, KT_SUITE_KEY_LEN));
+	kt_must(wc_InitBlake2s(&st, KT_SUITE_KEY_LEN));
 	b2s_update(&st, pad, sizeof(pad));
 	b2s_update(&st, in, len);
-	must(wc_Blake2sFinal(&st, inner, KT_SUITE_KEY_LEN));
+	kt_must(wc_Blake2sFinal(&st, inner, KT_SUITE_KEY_LEN));
 
 	for (size_t i = 0; i < sizeof(pad); i++)
 		pad[i] = k[i] ^ 0x5c;
-	must(wc_InitBlake2s(&st, KT_SUITE_KEY_LEN));
+	kt_must(wc_InitBlake2s(&st, KT_SUITE_KEY_LEN));
 	b2s_update(&st, pad, sizeof(pad));
 	b2s_update(&st, inner, sizeof(inner));
-	must(wc_Blake2sFinal(&st, h, KT_SUITE_KEY_LEN));
+	kt_must(wc_Blake2sFinal(&st, h, KT_SUITE_KEY_LEN));
 
 	memcpy(out, h, sizeof(h));
 	kt_wipe(k, sizeof(k));
@@ -297,14 +275,14 @@ static int hchacha20(uint8_t out[KT_SUITE_KEY_LEN], const uint8_t key[KT_SUITE_K
 
 	ret = wc_Chacha_SetKey(&ctx, key, KT_SUITE_KEY_LEN);
 	if (!ret)
-		ret = wc_Chacha_SetIV(&ctx, nonce + 4, get_le32(nonce));
+		ret = wc_Chacha_SetIV(&ctx, nonce + 4, kt_get_le32(nonce));
 	if (!ret)
 		ret = wc_Chacha_Process(&ctx, block, zero, sizeof(block));
 	if (!ret) {
 		for (int i = 0; i < 4; i++) {
-			put_le32(out + 4 * i, get_le32(block + 4 * i) - sigma[i]);
-			put_le32(out + 16 + 4 * i,
-				 get_le32(block + 48 + 4 * i) - get_le32(nonce + 4 * i));
+			kt_put_le32(out + 4 * i, kt_get_le32(block + 4 * i) - sigma[i]);
+			kt_put_le32(out + 16 + 4 * i,
+				 kt_get_le32(block + 48 + 4 * i) - kt_get_le32(nonce + 4 * i));
 		}
 	}
 	kt_wipe(&ctx, sizeof(ctx));

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <wolfssl/options.h>
@@ -24,6 +25,12 @@ const struct kt_suite *kt_suite_find(const char *name)
 		if (!strcmp(suites[i]->name, name))
 			return suites[i];
 	return NULL;
+}
+
+void kt_must(int ret)
+{
+	if (ret)
+		abort();
 }
 
 void kt_wipe(void *p, size_t len)

@@ -90,6 +90,10 @@ const struct kt_suite *kt_suite_find(const char *name);	/* NULL if unknown */
 /* wolfCrypt's DRBG (one instance, initialised on first use). wolfCrypt
  * seeds it from /dev/urandom, so a process that chroots calls this once
  * before (len 0 will do): see suite.c. */
+/* For the suites' void primitives (hash, mac, hmac), which cannot fail on
+ * the protocol's arguments: if wolfCrypt still reports an error, carrying
+ * on would key a session with whatever the output held, so stop. */
+void kt_must(int ret);
 int kt_random(void *buf, size_t len) __attribute__((warn_unused_result));
 void kt_wipe(void *p, size_t len);	/* wipe that the compiler cannot elide */
 

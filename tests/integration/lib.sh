@@ -27,3 +27,26 @@ wait_for() {
 		sleep 0.1
 	done
 }
+
+# require_tools TOOL...: an empty plan, with the reason, if one is missing.
+require_tools() {
+	local t
+	for t; do
+		if ! command -v "$t" >/dev/null; then
+			echo "1..0 # SKIP $t is not installed (tools/bootstrap installs it)"
+			exit 0
+		fi
+	done
+}
+
+# remove_netns NS...: stops every process in them, then deletes them.
+remove_netns() {
+	local ns
+	for ns; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	done
+	sleep 0.3
+	for ns; do
+		ip netns del "$ns" 2>/dev/null
+	done
+}

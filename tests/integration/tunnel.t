@@ -26,18 +26,12 @@ stop_all() {
 	sleep 0.3
 }
 cleanup() {
-	stop_all
-	for ns in $na $nb; do ip netns del $ns 2>/dev/null; done
+	remove_netns $na $nb
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 
-for tool in wireguard-go wg iperf3; do
-	if ! command -v $tool >/dev/null; then
-		echo "1..0 # SKIP $tool is not installed (tools/bootstrap installs it)"
-		exit 0
-	fi
-done
+require_tools wireguard-go wg iperf3
 echo "1..8"
 umask 077
 ip netns add $na && ip netns add $nb || exit 1

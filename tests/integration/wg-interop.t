@@ -21,20 +21,12 @@ dir=$(mktemp -d /tmp/kyoten-wg-t.XXXXXX)
 wgif=wg$$
 
 cleanup() {
-	for ns in $go $ky; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
+	remove_netns $go $ky
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 
-for tool in wireguard-go wg; do
-	if ! command -v $tool >/dev/null; then
-		echo "1..0 # SKIP $tool is not installed (tools/bootstrap installs it)"
-		exit 0
-	fi
-done
+require_tools wireguard-go wg
 echo "1..6"
 umask 077
 wg genkey >"$dir/go.key"; wg pubkey <"$dir/go.key" >"$dir/go.pub"

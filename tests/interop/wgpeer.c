@@ -22,10 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/coding.h>
-
 #include "cookie.h"
+#include "keys.h"
 #include "noise.h"
 
 static const struct kt_suite *S = &kt_suite_wireguard;
@@ -50,34 +48,12 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* Base64 into out (cap bytes); the decoded length, or -1. wolfSSL wants
- * room for the length before padding is taken off, hence the bounce. */
-static int b64(const char *in, uint8_t *out, size_t cap)
-{
-	uint8_t tmp[128];
-	word32 n = sizeof(tmp);
-	int r = -1;
-
-	if (!Base64_Decode((const byte *)in, (word32)strlen(in), tmp, &n) && n <= cap) {
-		memcpy(out, tmp, n);
-		r = (int)n;
-	}
-	kt_wipe(tmp, sizeof(tmp));
-	return r;
-}
-
 static void read_key(const char *path, uint8_t out[KT_SUITE_KEY_LEN])
 {
-	char text[128];
-	FILE *f = fopen(path, "r");
+	char err[512];
 
-	if (!f || !fgets(text, sizeof(text), f))
-		die("cannot read a key file");
-	fclose(f);
-	text[strcspn(text, "\r\n")] = '\0';
-	if (b64(text, out, KT_SUITE_KEY_LEN) != KT_SUITE_KEY_LEN)
-		die("a key file does not hold a base64 32-byte key");
-	kt_wipe(text, sizeof(text));
+	if (kt_key_read(path, out, err, sizeof(err)))
+		die(err);
 }
 
 static uint16_t csum(const uint8_t *p, size_t len)
@@ -142,6 +118,18 @@ static ssize_t receive(uint8_t *buf, size_t cap, struct sockaddr_in *from,
 	return recvfrom(sock, buf, cap, 0, (struct sockaddr *)from, &fl);
 }
 
+/* The next handshake message of the given kind from anyone. */
+static ssize_t await(uint8_t *buf, size_t cap, struct sockaddr_in *from,
+		     uint64_t deadline, enum kt_msg_kind kind, size_t len)
+{
+	for (;;) {
+		ssize_t got = receive(buf, cap, from, deadline);
+
+		if (got == (ssize_t)len && kt_get_le32(buf) == kt_msg_type(S, kind))
+			return got;
+	}
+}
+
 static struct kt_handshake *lookup(void *arg, const uint8_t *pub)
 {
 	(void)arg;
@@ -172,7 +160,7 @@ int main(int argc, char **argv)
 		    "PEER_IP:PORT INNER_SELF INNER_PEER [PSKFILE]");
 	initiator = !strcmp(argv[1], "initiate");
 	read_key(argv[2], priv);
-	if (b64(argv[3], peer_pub, sizeof(peer_pub)) != (int)S->pub_len)
+	if (kt_key_decode(argv[3], peer_pub, S->pub_len))
 		die("PEER_PUB is not a base64 public key");
 	memset(psk, 0, sizeof(psk));
 	if (argc > 8)
@@ -202,12 +190,8 @@ int main(int argc, char **argv)
 		if (kt_noise_create_initiation(&hs, buf, 0x1234, now_ms()))
 			die("creating the initiation failed");
 		send_msg(buf, kt_init_len(S));
-		for (;;) {
-			got = receive(buf, sizeof(buf), &from, deadline);
-			if (got == (ssize_t)kt_resp_len(S) &&
-			    kt_get_le32(buf) == kt_msg_type(S, KT_MSG_RESPONSE))
-				break;
-		}
+		got = await(buf, sizeof(buf), &from, deadline, KT_MSG_RESPONSE,
+			    kt_resp_len(S));
 		src_bytes(&from, src);
 		if (kt_macs_check(&cc, buf, (size_t)got, src, 6, now_ms()) == KT_MACS_INVALID)
 			die("response: mac1 invalid");
@@ -221,12 +205,8 @@ int main(int argc, char **argv)
 	} else {
 		struct kt_handshake *found;
 
-		for (;;) {
-			got = receive(buf, sizeof(buf), &from, deadline);
-			if (got == (ssize_t)kt_init_len(S) &&
-			    kt_get_le32(buf) == kt_msg_type(S, KT_MSG_INITIATION))
-				break;
-		}
+		got = await(buf, sizeof(buf), &from, deadline, KT_MSG_INITIATION,
+			    kt_init_len(S));
 		src_bytes(&from, src);
 		if (kt_macs_check(&cc, buf, (size_t)got, src, 6, now_ms()) == KT_MACS_INVALID)
 			die("initiation: mac1 invalid");

@@ -20,6 +20,12 @@
 #define KT_MAX_LINES 4
 #define KT_MAX_HUBS 4
 #define KT_MAX_SEGMENTS 8
+#define KT_MAX_SITES 512		/* a hub's sites */
+#define KT_MAX_ROUTES 8		/* prefixes behind one tunnel peer */
+#define KT_PATH_MAX 128		/* key file paths */
+#define KT_PUB_MAX 65		/* longest public key (P-256, uncompressed) */
+#define KT_TUNNEL_MTU_DEFAULT 1420
+#define KT_KEEPALIVE_SITE_DEFAULT 25
 
 enum kt_role { KT_ROLE_SITE, KT_ROLE_HUB };
 enum kt_line_kind { KT_LINE_CLOSED, KT_LINE_BEST_EFFORT };
@@ -46,10 +52,39 @@ struct kt_endpoint {
 	struct kt_addr addr;
 };
 
+/* This box's end of its tunnels (docs/configuration.md, "tunnel"). */
+struct kt_tunnel {
+	bool enabled;			/* the file has a tunnel section */
+	char suite[16];			/* "wireguard" | "cryptrec" */
+	char private_key[KT_PATH_MAX];	/* absolute path of the key file */
+	uint16_t port;			/* UDP; a site's path i uses port + i */
+	struct kt_addr address;		/* this box inside its tunnels */
+	uint16_t keepalive_s;		/* persistent keepalive, 0: off */
+	uint16_t mtu;
+};
+
+/* The far end of tunnels: a hub as a site sees it, or a site as a hub
+ * sees it. Its allowed IPs are its address and its routes. */
+struct kt_tunnel_peer {
+	uint8_t public_key[KT_PUB_MAX];
+	size_t public_key_len;		/* 0: none given (no tunnel section) */
+	struct kt_addr address;
+	struct kt_prefix routes[KT_MAX_ROUTES];
+	size_t n_routes;
+	char preshared_key[KT_PATH_MAX];	/* path; "" for none */
+};
+
 struct kt_hub {
 	char name[KT_NAME_MAX];
 	struct kt_endpoint endpoints[KT_MAX_LINES];
 	size_t n_endpoints;
+	struct kt_tunnel_peer peer;
+};
+
+/* Hubs only: a site whose tunnels this hub terminates. */
+struct kt_remote_site {
+	char name[KT_NAME_MAX];
+	struct kt_tunnel_peer peer;
 };
 
 struct kt_segment {
@@ -72,6 +107,9 @@ struct kt_config {
 	size_t n_hubs;
 	struct kt_segment segments[KT_MAX_SEGMENTS];
 	size_t n_segments;
+	struct kt_tunnel tunnel;
+	struct kt_remote_site sites[KT_MAX_SITES];
+	size_t n_sites;
 	uint8_t sha256[32];		/* of the file's bytes, for drift checks */
 };
 

@@ -77,7 +77,7 @@ LDLIBS := $(WOLFSSL)/lib/libwolfssl.a \
 
 LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmware/msg.c \
 	firmware/config.c firmware/board.c drivers/sys.c drivers/sys-linux.c \
-	drivers/sys-dummy.c drivers/ports.c \
+	drivers/sys-dummy.c drivers/ports.c firmware/tunnels.c firmware/etun.c \
 	netstack/replay.c netstack/allowedips.c netstack/ratelimiter.c \
 	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
 	netstack/noise.c netstack/cookie.c netstack/device.c \

@@ -136,7 +136,7 @@ static int hub_routes(struct ports *ps, const struct kt_config *cfg,
 			if (!pp || !pp->present)
 				continue;
 			err = sys_route_replace(ps->sys, &dst, &line->gateway,
-						pp->ifindex);
+						pp->ifindex, 0);
 			if (err) {
 				snprintf(what, sizeof(what), "route to hub %s failed",
 					 cfg->hubs[h].name);

@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define DUMMY_LINKS 16
-#define DUMMY_ADDRS 32
-#define DUMMY_ROUTES 32
+#include "tunio.h"
+
+/* Room for a hub: 2 tunnel devices with 512 sites' routes each. */
+#define DUMMY_LINKS 32
+#define DUMMY_ADDRS 64
+#define DUMMY_ROUTES 4096
 
 struct dummy_addr {
 	int ifindex;
@@ -20,6 +24,7 @@ struct dummy_addr {
 
 struct dummy_route {
 	int ifindex;
+	unsigned metric;
 	struct kt_prefix dst;
 	struct kt_addr gw;
 };
@@ -32,6 +37,7 @@ struct dummy_priv {
 	struct dummy_route routes[DUMMY_ROUTES];
 	size_t n_routes;
 	bool changed[DUMMY_LINKS];
+	int next_ifindex;
 	int efd;
 	char fail_op[24];
 	int fail_err;
@@ -172,10 +178,11 @@ static int dummy_addr_del(struct sys *s, int ifindex, const struct kt_prefix *pf
 }
 
 static int dummy_route_replace(struct sys *s, const struct kt_prefix *dst,
-			       const struct kt_addr *gw, int ifindex)
+			       const struct kt_addr *gw, int ifindex,
+			       unsigned metric)
 {
 	struct dummy_priv *p = s->priv;
-	struct dummy_route r = { .ifindex = ifindex, .dst = *dst };
+	struct dummy_route r = { .ifindex = ifindex, .metric = metric, .dst = *dst };
 	int err = injected(p, "route_replace");
 
 	if (err)
@@ -185,7 +192,8 @@ static int dummy_route_replace(struct sys *s, const struct kt_prefix *dst,
 	if (gw)
 		r.gw = *gw;
 	for (size_t i = 0; i < p->n_routes; i++) {
-		if (kt_prefix_equal(&p->routes[i].dst, dst)) {
+		if (kt_prefix_equal(&p->routes[i].dst, dst) &&
+		    p->routes[i].metric == metric) {
 			p->routes[i] = r;
 			return 0;
 		}
@@ -211,6 +219,66 @@ static int dummy_route_del(struct sys *s, const struct kt_prefix *dst, int ifind
 		}
 	}
 	return -ESRCH;
+}
+
+/* A TUN stand-in: one end of a datagram socketpair (the other end is
+ * closed, so writes fail as they would to an interface that is down),
+ * and a link of that name that takes addresses and routes. */
+static int dummy_tun_open(struct sys *s, const char *name, unsigned mtu)
+{
+	struct dummy_priv *p = s->priv;
+	int sv[2], err = injected(p, "tun_open"), idx;
+
+	if (err)
+		return err;
+	if (by_name(p, name))
+		return -EBUSY;
+	if ((idx = sys_dummy_link_add(s, name, true)) < 0)
+		return idx;
+	by_index(p, idx)->mtu = mtu;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+		return -errno;
+	close(sv[1]);
+	return sv[0];
+}
+
+static void dummy_tun_close(struct sys *s, const char *name, int fd)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+
+	close(fd);
+	if (!l)
+		return;
+	/* As the kernel does: the link's addresses and routes go with it. */
+	for (size_t i = 0; i < p->n_addrs;)
+		if (p->addrs[i].ifindex == l->ifindex)
+			p->addrs[i] = p->addrs[--p->n_addrs];
+		else
+			i++;
+	for (size_t i = 0; i < p->n_routes;)
+		if (p->routes[i].ifindex == l->ifindex)
+			p->routes[i] = p->routes[--p->n_routes];
+		else
+			i++;
+	p->n_links--;
+	p->changed[l - p->links] = p->changed[p->n_links];
+	p->changed[p->n_links] = false;
+	*l = p->links[p->n_links];
+}
+
+/* A real UDP socket on the loopback address (no device to bind to). */
+static int dummy_udp_open(struct sys *s, int family, uint16_t port,
+			  const char *ifname)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "udp_open");
+
+	(void)port;
+	(void)ifname;
+	if (err)
+		return err;
+	return kt_udp_open(family, 0, NULL);
 }
 
 static int dummy_events_fd(struct sys *s)
@@ -244,6 +312,9 @@ const struct sys_ops sys_dummy_ops = {
 	.addr_del = dummy_addr_del,
 	.route_replace = dummy_route_replace,
 	.route_del = dummy_route_del,
+	.tun_open = dummy_tun_open,
+	.tun_close = dummy_tun_close,
+	.udp_open = dummy_udp_open,
 	.events_fd = dummy_events_fd,
 	.events_read = dummy_events_read,
 };
@@ -257,7 +328,8 @@ int sys_dummy_link_add(struct sys *s, const char *name, bool carrier)
 		return -ENOSPC;
 	l = &p->links[p->n_links++];
 	memset(l, 0, sizeof(*l));
-	l->ifindex = (int)p->n_links + 1;
+	/* Never reused, as the kernel's (1 is lo). */
+	l->ifindex = p->next_ifindex++ + 2;
 	strcpy(l->name, name);
 	l->carrier = carrier;
 	l->mtu = 1500;
@@ -298,6 +370,19 @@ bool sys_dummy_has_addr(struct sys *s, const char *name, const struct kt_prefix 
 		    kt_prefix_equal(&p->addrs[i].p, pf))
 			return true;
 	return false;
+}
+
+int sys_dummy_route_metric(struct sys *s, const struct kt_prefix *dst,
+			   const char *name)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_link *l = by_name(p, name);
+
+	for (size_t i = 0; l && i < p->n_routes; i++)
+		if (p->routes[i].ifindex == l->ifindex &&
+		    kt_prefix_equal(&p->routes[i].dst, dst))
+			return (int)p->routes[i].metric;
+	return -1;
 }
 
 bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,

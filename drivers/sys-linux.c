@@ -11,11 +11,15 @@
 #include <stdbool.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tunio.h"
 
 /* libmnl's MNL_SOCKET_BUFFER_SIZE is a run-time value (page size); fixed
  * sizes keep the buffers off the VLA path. Replies to our requests are
@@ -256,7 +260,7 @@ static int linux_addr_del(struct sys *s, int ifindex, const struct kt_prefix *p)
 
 static int route_msg(struct sys *s, uint16_t type, uint16_t flags,
 		     const struct kt_prefix *dst, const struct kt_addr *gw,
-		     int ifindex)
+		     int ifindex, unsigned metric)
 {
 	char buf[NL_REQ_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -280,19 +284,61 @@ static int route_msg(struct sys *s, uint16_t type, uint16_t flags,
 	if (gw)
 		mnl_attr_put(nlh, RTA_GATEWAY, len, gw->bytes);
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	if (metric)
+		mnl_attr_put_u32(nlh, RTA_PRIORITY, metric);
 	return nl_talk(s->priv, nlh, NULL, NULL);
 }
 
 static int linux_route_replace(struct sys *s, const struct kt_prefix *dst,
-			       const struct kt_addr *gw, int ifindex)
+			       const struct kt_addr *gw, int ifindex,
+			       unsigned metric)
 {
 	return route_msg(s, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, gw,
-			 ifindex);
+			 ifindex, metric);
 }
 
 static int linux_route_del(struct sys *s, const struct kt_prefix *dst, int ifindex)
 {
-	return route_msg(s, RTM_DELROUTE, 0, dst, NULL, ifindex);
+	return route_msg(s, RTM_DELROUTE, 0, dst, NULL, ifindex, 0);
+}
+
+/* TUN and UDP come from netstack/tunio.c; they are here so that only the
+ * parent, through this interface, creates kernel objects. */
+static int linux_tun_open(struct sys *s, const char *name, unsigned mtu)
+{
+	struct ifreq ifr;
+	int fd = kt_tun_open(name), sk, err = 0;
+
+	(void)s;
+	if (fd < 0)
+		return fd;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_mtu = (int)mtu;
+	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0 || ioctl(sk, SIOCSIFMTU, &ifr))
+		err = -errno;
+	if (sk >= 0)
+		close(sk);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void linux_tun_close(struct sys *s, const char *name, int fd)
+{
+	(void)s;
+	(void)name;
+	close(fd);
+}
+
+static int linux_udp_open(struct sys *s, int family, uint16_t port,
+			  const char *ifname)
+{
+	(void)s;
+	return kt_udp_open(family, port, ifname);
 }
 
 static int linux_events_fd(struct sys *s)
@@ -379,6 +425,9 @@ const struct sys_ops sys_linux_ops = {
 	.addr_del = linux_addr_del,
 	.route_replace = linux_route_replace,
 	.route_del = linux_route_del,
+	.tun_open = linux_tun_open,
+	.tun_close = linux_tun_close,
+	.udp_open = linux_udp_open,
 	.events_fd = linux_events_fd,
 	.events_read = linux_events_read,
 };

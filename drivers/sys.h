@@ -39,9 +39,22 @@ struct sys_ops {
 	int (*link_set_up)(struct sys *s, int ifindex);
 	int (*addr_replace)(struct sys *s, int ifindex, const struct kt_prefix *p);
 	int (*addr_del)(struct sys *s, int ifindex, const struct kt_prefix *p);
+	/* Routes are told apart by destination and metric, as the kernel
+	 * does: one prefix may leave through several tunnels in order. */
 	int (*route_replace)(struct sys *s, const struct kt_prefix *dst,
-			     const struct kt_addr *gw, int ifindex);
+			     const struct kt_addr *gw, int ifindex,
+			     unsigned metric);
+	/* Any metric. */
 	int (*route_del)(struct sys *s, const struct kt_prefix *dst, int ifindex);
+	/* A TUN interface `name` with `mtu`, its descriptor non-blocking (or
+	 * -errno); it lives while a descriptor to it is open, so tun_close
+	 * (or the process's exit) removes it with its addresses and routes. */
+	int (*tun_open)(struct sys *s, const char *name, unsigned mtu);
+	void (*tun_close)(struct sys *s, const char *name, int fd);
+	/* A non-blocking UDP socket on `port`, bound to interface `ifname`
+	 * so that what it sends leaves through that line only. */
+	int (*udp_open)(struct sys *s, int family, uint16_t port,
+			const char *ifname);
 	/* A descriptor that becomes readable when links change, and the call
 	 * that drains it into fn. */
 	int (*events_fd)(struct sys *s);
@@ -69,10 +82,17 @@ static inline int sys_addr_replace(struct sys *s, int i, const struct kt_prefix 
 static inline int sys_addr_del(struct sys *s, int i, const struct kt_prefix *p)
 { return s->ops->addr_del(s, i, p); }
 static inline int sys_route_replace(struct sys *s, const struct kt_prefix *d,
-				    const struct kt_addr *gw, int i)
-{ return s->ops->route_replace(s, d, gw, i); }
+				    const struct kt_addr *gw, int i, unsigned metric)
+{ return s->ops->route_replace(s, d, gw, i, metric); }
 static inline int sys_route_del(struct sys *s, const struct kt_prefix *d, int i)
 { return s->ops->route_del(s, d, i); }
+static inline int sys_tun_open(struct sys *s, const char *name, unsigned mtu)
+{ return s->ops->tun_open(s, name, mtu); }
+static inline void sys_tun_close(struct sys *s, const char *name, int fd)
+{ s->ops->tun_close(s, name, fd); }
+static inline int sys_udp_open(struct sys *s, int family, uint16_t port,
+			       const char *ifname)
+{ return s->ops->udp_open(s, family, port, ifname); }
 static inline int sys_events_fd(struct sys *s)
 { return s->ops->events_fd(s); }
 static inline int sys_events_read(struct sys *s, sys_link_fn fn, void *arg)
@@ -90,6 +110,9 @@ size_t sys_dummy_addr_count(struct sys *s, const char *name);
 bool sys_dummy_has_addr(struct sys *s, const char *name, const struct kt_prefix *p);
 bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
 			 const struct kt_addr *gw, const char *name);
+/* The metric of the route to dst through name, or -1 if there is none. */
+int sys_dummy_route_metric(struct sys *s, const struct kt_prefix *dst,
+			   const char *name);
 /* Next call of the named operation fails with err (0 clears). */
 void sys_dummy_fail_next(struct sys *s, const char *op, int err);
 

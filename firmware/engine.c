@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "etun.h"
 #include "log.h"
 #include "suite.h"
 
@@ -33,10 +34,12 @@
 #define ENGINE_FD 3
 
 #define ENGINE_ALLOWED (KT_MSG_BIT(KT_MSG_HELLO) | KT_MSG_BIT(KT_MSG_LOG) | \
-			KT_MSG_BIT(KT_MSG_PONG))
+			KT_MSG_BIT(KT_MSG_PONG) | KT_MSG_BIT(KT_MSG_TUN_STATS))
 #define PARENT_ALLOWED (KT_MSG_BIT(KT_MSG_PING) | \
 			KT_MSG_BIT(KT_MSG_CONFIG_BEGIN) | \
-			KT_MSG_BIT(KT_MSG_CONFIG_DONE) | KT_MSG_BIT(KT_MSG_SHUTDOWN))
+			KT_MSG_BIT(KT_MSG_CONFIG_DONE) | KT_MSG_BIT(KT_MSG_SHUTDOWN) | \
+			KT_MSG_BIT(KT_MSG_TUN_DEVICE) | KT_MSG_BIT(KT_MSG_TUN_SOCKET) | \
+			KT_MSG_BIT(KT_MSG_TUN_PEER))
 
 /* A child may have this many messages refused per ping interval before
  * the parent stops listening to it and replaces it. */
@@ -55,22 +58,111 @@ static void kill_child(struct kyotend *d, const char *why)
 	kill(c->pid, SIGKILL);	/* SIGCHLD restarts it */
 }
 
-/* The parent's end is non-blocking: a child that stops reading must not
- * stop the parent, which alone keeps the box's routes and rules. */
-static void child_send(struct kyotend *d, uint16_t type, const void *p,
-		       size_t len)
+static void out_free(struct kt_child_out *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	/* Tunnel messages carry private keys. */
+	explicit_bzero(o->data, o->len);
+	free(o);
+}
+
+static void queue_clear(struct kt_child *c)
+{
+	while (c->out_head) {
+		struct kt_child_out *o = c->out_head;
+
+		c->out_head = o->next;
+		out_free(o);
+	}
+	c->out_tail = &c->out_head;
+	c->out_len = 0;
+}
+
+static void want_out(struct kyotend *d, bool on)
 {
 	struct kt_child *c = &d->engine;
+	uint32_t ev = EPOLLIN | (on ? EPOLLOUT : 0);
+
+	if (c->ch.fd >= 0 && c->ch.events != ev)
+		kt_loop_fd_mod(&d->loop, &c->ch, ev);
+}
+
+/* Sends what waits, in order, until the channel is full again. */
+static int queue_flush(struct kyotend *d)
+{
+	struct kt_child *c = &d->engine;
+
+	while (c->out_head) {
+		struct kt_child_out *o = c->out_head;
+		int err = kt_msg_send(c->ch.fd, o->type, 0, o->data, o->len, o->fd);
+
+		if (err == -EAGAIN) {
+			want_out(d, true);
+			return 0;
+		}
+		if (err)
+			return err;
+		if (!(c->out_head = o->next))
+			c->out_tail = &c->out_head;
+		c->out_len--;
+		out_free(o);
+	}
+	want_out(d, false);
+	return 0;
+}
+
+/* The parent's end is non-blocking: a child that stops reading must not
+ * stop the parent, which alone keeps the box's routes and rules. What
+ * does not fit in the channel is queued (bounded); pass_fd is not taken:
+ * the queue keeps a duplicate of it. */
+void kt_engine_send(struct kyotend *d, uint16_t type, const void *p, size_t len,
+		    int pass_fd)
+{
+	struct kt_child *c = &d->engine;
+	struct kt_child_out *o;
 	int err;
 
 	if (c->ch.fd < 0)
 		return;
-	err = kt_msg_send(c->ch.fd, type, 0, p, len, -1);
-	if (err == -EAGAIN)
+	if (!c->out_head) {
+		err = kt_msg_send(c->ch.fd, type, 0, p, len, pass_fd);
+		if (!err || err == -EPIPE)
+			return;	/* a closed channel shows as EOF on read */
+		if (err != -EAGAIN) {
+			log_errx("MSG_SEND", "sending %s to the %s failed: %s",
+				 kt_msg_type_name(type), c->role, strerror(-err));
+			return;
+		}
+	}
+	if (c->out_len >= KT_CHILD_QUEUE_MAX) {
 		kill_child(d, "its channel is full: it has stopped reading");
-	else if (err && err != -EPIPE)
-		log_errx("MSG_SEND", "sending %s to the %s failed: %s",
-			 kt_msg_type_name(type), c->role, strerror(-err));
+		return;
+	}
+	o = malloc(sizeof(*o) + len);
+	if (o)
+		o->fd = pass_fd >= 0 ? fcntl(pass_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (!o || (pass_fd >= 0 && o->fd < 0)) {
+		/* The child would miss part of its configuration: start it
+		 * again rather than let it run on half of one. */
+		free(o);
+		kill_child(d, "out of memory or descriptors queueing a message");
+		return;
+	}
+	o->next = NULL;
+	o->type = type;
+	o->len = (uint16_t)len;
+	memcpy(o->data, p, len);
+	*c->out_tail = o;
+	c->out_tail = &o->next;
+	c->out_len++;
+	want_out(d, true);
+}
+
+static void child_send(struct kyotend *d, uint16_t type, const void *p,
+		       size_t len)
+{
+	kt_engine_send(d, type, p, len, -1);
 }
 
 static void child_closed(struct kyotend *d)
@@ -82,20 +174,26 @@ static void child_closed(struct kyotend *d)
 		close(c->ch.fd);
 		c->ch.fd = -1;
 	}
+	queue_clear(c);
 	kt_timer_cancel(&d->loop, &c->ping);
 	c->hello = false;
 }
 
-static void send_config(struct kyotend *d, const struct kt_config *cfg)
+static void send_config(struct kyotend *d, const struct kt_config *cfg,
+			bool everything)
 {
 	struct kt_msg_config m = { .generation = d->generation };
 
-	if (d->engine.ch.fd < 0)
+	if (d->engine.ch.fd < 0 || !d->engine.hello)
 		return;
 	snprintf(m.site_id, sizeof(m.site_id), "%s", cfg->site_id);
-	/* Later issues stream the engine's share of the configuration
-	 * between these two messages. */
+	/* A fresh engine gets the whole tunnel set; a running one only
+	 * when it changed. */
+	m.tunnels = kt_tunnels_changed(d) || everything;
+	m.tun_generation = kt_tunnels_generation(d);
 	child_send(d, KT_MSG_CONFIG_BEGIN, &m, sizeof(m));
+	if (m.tunnels)
+		kt_tunnels_send(d, cfg);
 	child_send(d, KT_MSG_CONFIG_DONE, &m, sizeof(m));
 }
 
@@ -106,7 +204,13 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 	struct kt_msg m;
 	int err;
 
-	(void)events;
+	if ((events & EPOLLOUT) && (err = queue_flush(d)) && err != -EPIPE) {
+		child_closed(d);
+		kill_child(d, "its channel failed");
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 	err = kt_msg_recv(h->fd, c->allowed, &m);
 	if (err == -EAGAIN)
 		return;
@@ -139,7 +243,7 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 			 c->role, c->info.uid, c->info.gid,
 			 c->info.chrooted ? "chrooted" : "not chrooted",
 			 c->info.no_new_privs ? "no_new_privs" : "may gain privileges");
-		send_config(d, &d->cfg);
+		send_config(d, &d->cfg, true);
 		break;
 	case KT_MSG_LOG: {
 		struct kt_log_entry e;
@@ -154,6 +258,9 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 		kt_log_ingest(&e);
 		break;
 	}
+	case KT_MSG_TUN_STATS:
+		kt_tunnels_stats(d, (const struct kt_msg_tun_stats *)(void *)m.data);
+		break;
 	case KT_MSG_PONG: {
 		uint64_t cookie;
 
@@ -313,6 +420,7 @@ static int engine_init(struct kyotend *d)
 	c->role = "engine";
 	c->allowed = ENGINE_ALLOWED;
 	c->ch.fd = -1;
+	c->out_tail = &c->out_head;
 	c->restart.cb = on_restart;
 	c->ping.cb = on_ping;
 	return spawn(d);
@@ -320,7 +428,7 @@ static int engine_init(struct kyotend *d)
 
 static int engine_apply(struct kyotend *d, const struct kt_config *cfg)
 {
-	send_config(d, cfg);
+	send_config(d, cfg, false);
 	return 0;
 }
 
@@ -458,11 +566,24 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 	case KT_MSG_PING:
 		kt_msg_send(h->fd, KT_MSG_PONG, 0, m.data, sizeof(uint64_t), -1);
 		break;
+	case KT_MSG_CONFIG_BEGIN:
+		etun_begin((const struct kt_msg_config *)(void *)m.data);
+		break;
+	case KT_MSG_TUN_DEVICE:
+		etun_device((const struct kt_msg_tun_device *)(void *)m.data, m.fd);
+		break;
+	case KT_MSG_TUN_SOCKET:
+		etun_socket((const struct kt_msg_tun_socket *)(void *)m.data, m.fd);
+		break;
+	case KT_MSG_TUN_PEER:
+		etun_peer((const struct kt_msg_tun_peer *)(void *)m.data);
+		break;
 	case KT_MSG_CONFIG_DONE: {
 		struct kt_msg_config c;
 
 		memcpy(&c, m.data, sizeof(c));
 		c.site_id[sizeof(c.site_id) - 1] = '\0';
+		etun_done(&c);
 		log_debug("ENGINE_CONFIG", "configuration generation %u for %s",
 			  c.generation, c.site_id);
 		break;
@@ -471,8 +592,17 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 		kt_loop_stop(&eng.loop);
 		break;
 	default:
+		if (m.fd >= 0)
+			close(m.fd);
 		break;
 	}
+	/* Device messages carry private keys and PSKs. */
+	kt_wipe(m.data, m.hdr.len);
+}
+
+static void send_to_parent(uint16_t type, const void *p, size_t len)
+{
+	kt_msg_send(ENGINE_FD, type, 0, p, len, -1);
 }
 
 static void engine_signal(struct kt_loop *l, int signo)
@@ -516,8 +646,11 @@ int engine_main(void)
 	hello.chrooted = eng.chrooted;
 	hello.no_new_privs = eng.no_new_privs;
 	snprintf(hello.role, sizeof(hello.role), "engine");
+	if (etun_init(&eng.loop, send_to_parent))
+		return 1;
 	kt_msg_send(ENGINE_FD, KT_MSG_HELLO, 0, &hello, sizeof(hello), -1);
 	err = kt_loop_run(&eng.loop);
+	etun_uninit();
 	kt_loop_uninit(&eng.loop);
 	return err ? 1 : 0;
 }

@@ -119,6 +119,26 @@ static void print_json(json_t *j)
 	putchar('\n');
 }
 
+static void print_tunnel_summary(json_t *t)
+{
+	json_t *p;
+	size_t i, up = 0, n = 0;
+
+	if (!json_is_true(json_object_get(t, "enabled"))) {
+		if (json_is_string(json_object_get(t, "fault")))
+			printf(_("Tunnels    none: %s\n"), str(t, "fault"));
+		return;
+	}
+	json_array_foreach(json_object_get(t, "paths"), i, p) {
+		n++;
+		up += json_is_true(json_object_get(p, "session"));
+	}
+	printf(_("Tunnels    %zu of %zu paths with a session, suite %s "
+		 "(kyotenctl show tunnels)\n"), up, n, str(t, "suite"));
+	if (json_is_string(json_object_get(t, "fault")))
+		printf(_("           fault: %s\n"), str(t, "fault"));
+}
+
 static void print_status(json_t *j)
 {
 	json_t *site = json_object_get(j, "site"), *fw = json_object_get(j, "kyoten");
@@ -153,6 +173,7 @@ static void print_status(json_t *j)
 			       num(p, "restarts"));
 		putchar('\n');
 	}
+	print_tunnel_summary(json_object_get(j, "tunnels"));
 	printf(_("\n%-6s %-10s %-8s %-11s %-12s %-20s %-8s %s\n"), _("PORT"),
 	       _("IFNAME"), _("ROLE"), _("NAME"), _("KIND"), _("ADDRESS"),
 	       _("CARRIER"), _("FAULT"));
@@ -352,6 +373,89 @@ static int cmd_pubkey(int argc, char **argv)
 	return r;
 }
 
+/* 1536 -> "1.5K": counters in a column people can read. */
+static const char *human(long long v, char *buf, size_t len)
+{
+	static const char units[] = "KMGTP";
+	double d = (double)v;
+	int u = -1;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%lld", v);
+	else
+		snprintf(buf, len, "%.1f%c", d, units[u]);
+	return buf;
+}
+
+static void print_tunnels(json_t *t)
+{
+	json_t *p, *v;
+	size_t i;
+	const char *k;
+
+	if (!json_is_true(json_object_get(t, "enabled"))) {
+		printf(_("No tunnels configured%s%s\n"),
+		       json_is_string(json_object_get(t, "fault")) ? ": " : ".",
+		       json_is_string(json_object_get(t, "fault")) ? str(t, "fault") : "");
+		return;
+	}
+	printf(_("Suite %s, public key %s, tunnel set %lld\n"), str(t, "suite"),
+	       str(t, "public-key"), num(t, "generation"));
+	if (json_is_string(json_object_get(t, "fault")))
+		printf(_("Fault: %s\n"), str(t, "fault"));
+	json_array_foreach(json_object_get(t, "devices"), i, p)
+		if (json_is_string(json_object_get(p, "fault")))
+			printf(_("%s (line %s): %s\n"), str(p, "interface"),
+			       str(p, "line"), str(p, "fault"));
+	printf(_("\n%-9s %-12s %-10s %-8s %-10s %-24s %-16s %-16s %s\n"),
+	       _("PATH"), _("PEER"), _("LINE"), _("SESSION"), _("HANDSHAKE"),
+	       _("ENDPOINT"), _("RX BYTES/PKTS"), _("TX BYTES/PKTS"), _("DROPS"));
+	json_array_foreach(json_object_get(t, "paths"), i, p) {
+		char hs[32], rx[40], tx[40], b1[16], b2[16], drops[200] = "";
+
+		if (json_is_integer(json_object_get(p, "handshake-age")))
+			snprintf(hs, sizeof(hs), _("%llds ago"), num(p, "handshake-age"));
+		else
+			snprintf(hs, sizeof(hs), _("never"));
+		snprintf(rx, sizeof(rx), "%s/%lld",
+			 human(num(p, "rx-bytes"), b1, sizeof(b1)), num(p, "rx-packets"));
+		snprintf(tx, sizeof(tx), "%s/%lld",
+			 human(num(p, "tx-bytes"), b2, sizeof(b2)), num(p, "tx-packets"));
+		json_object_foreach(json_object_get(p, "drops"), k, v)
+			if (json_integer_value(v))
+				snprintf(drops + strlen(drops), sizeof(drops) - strlen(drops),
+					 "%s%s=%lld", drops[0] ? " " : "", k,
+					 (long long)json_integer_value(v));
+		printf("%-9s %-12s %-10s %-8s %-10s %-24s %-16s %-16s %s\n",
+		       str(p, "interface"), str(p, "peer"), str(p, "line"),
+		       json_is_true(json_object_get(p, "session")) ? _("up") : _("none"),
+		       hs, str(p, "endpoint"), rx, tx, drops[0] ? drops : "-");
+	}
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	bool as_json = argc > 2 && !strcmp(argv[2], "--json");
+	json_t *j, *t;
+
+	if (argc < 2 || strcmp(argv[1], "tunnels") || argc > (as_json ? 3 : 2)) {
+		fprintf(stderr, _("Usage: kyotenctl show tunnels [--json]\n"));
+		return EXIT_USAGE;
+	}
+	j = request(KT_CTL_STATUS, 0);
+	t = json_object_get(j, "tunnels");
+	if (as_json)
+		print_json(t ? t : json_null());
+	else
+		print_tunnels(t);
+	json_decref(j);
+	return 0;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -367,6 +471,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "status", cmd_status, "show the box: site, processes, ports [--json]" },
+	{ "show", cmd_show, "show tunnels: every path's peer, line, session, counters [--json]" },
 	{ "log", cmd_log, "show the newest log entries [-n N] [--json|--rfc5424]" },
 	{ "reload", cmd_reload, "re-read the site configuration" },
 	{ "check-config", cmd_check_config, "check a site configuration FILE" },

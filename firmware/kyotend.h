@@ -14,10 +14,25 @@
 #include "msg.h"
 #include "ports.h"
 #include "sys.h"
+#include "tunnels.h"
 
 #define KT_PING_INTERVAL_MS 5000
 #define KT_PING_DEADLINE_MS 15000
 #define KT_RESTART_MAX_MS 30000
+
+/* A message waiting for room in a child's channel. */
+struct kt_child_out {
+	struct kt_child_out *next;
+	uint16_t type;
+	uint16_t len;
+	int fd;				/* a dup, closed once sent; -1 none */
+	uint8_t data[];
+};
+
+/* Most a child's outbound queue may hold: a hub's full tunnel set (two
+ * devices x 512 sites) with room to spare. A child that lets more pile
+ * up has stopped reading. */
+#define KT_CHILD_QUEUE_MAX 4096
 
 /* A supervised unprivileged child, reached over one socketpair. */
 struct kt_child {
@@ -31,6 +46,10 @@ struct kt_child {
 	uint64_t ping_cookie, last_pong_ms;
 	struct kt_timer restart, ping;
 	unsigned bad_msgs, refused_window;
+	/* The channel holds only a few records (net.unix.max_dgram_qlen);
+	 * what does not fit waits here, in order, until EPOLLOUT. */
+	struct kt_child_out *out_head, **out_tail;
+	unsigned out_len;
 };
 
 struct kyotend;
@@ -62,6 +81,7 @@ struct kyotend {
 	char last_error[512];
 
 	struct ports ports;
+	struct tunnels tunnels;
 	struct kt_child engine;
 
 	struct kt_fd ctl_listen;
@@ -85,8 +105,18 @@ extern const size_t kt_n_modules;
 /* engine.c */
 int engine_main(void);
 extern const struct kt_module kt_engine_module;
+/* Sends to the engine, queueing what does not fit (pass_fd: duplicated,
+ * the caller keeps its own). */
+void kt_engine_send(struct kyotend *d, uint16_t type, const void *p, size_t len,
+		    int pass_fd);
 /* Reaps exited children (SIGCHLD). */
 void kyotend_reap(struct kyotend *d);
+
+/* modules.c: the tunnels module's links to the engine */
+bool kt_tunnels_changed(struct kyotend *d);
+uint32_t kt_tunnels_generation(struct kyotend *d);
+void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg);
+void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats *st);
 
 /* ctl.c */
 int ctl_init(struct kyotend *d);

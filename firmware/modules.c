@@ -33,11 +33,82 @@ static const struct kt_module ports_module = {
 	.status = ports_mod_status,
 };
 
+bool kt_tunnels_changed(struct kyotend *d)
+{
+	return d->tunnels.changed;
+}
+
+uint32_t kt_tunnels_generation(struct kyotend *d)
+{
+	return d->tunnels.generation;
+}
+
+static void to_engine(void *arg, uint16_t type, const void *p, size_t len, int fd)
+{
+	kt_engine_send(arg, type, p, len, fd);
+}
+
+void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg)
+{
+	tunnels_send(&d->tunnels, cfg, to_engine, d);
+}
+
+void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats *st)
+{
+	if (tunnels_stats(&d->tunnels, st, kt_loop_now(&d->loop)))
+		tunnels_stats_refused(&d->tunnels, st);
+}
+
+static void tunnels_retry(struct kt_timer *t)
+{
+	struct kyotend *d = container_of(t, struct kyotend, tunnels.retry);
+
+	tunnels_apply(&d->tunnels, &d->cfg);
+	/* The engine gets the rebuilt set with the next generation's
+	 * message; send it now instead. */
+	if (kt_tunnels_changed(d))
+		kt_engine_module.apply(d, &d->cfg);
+}
+
+static int tunnels_mod_init(struct kyotend *d)
+{
+	return tunnels_init(&d->tunnels, &d->sys, &d->loop, tunnels_retry);
+}
+
+static int tunnels_mod_apply(struct kyotend *d, const struct kt_config *cfg)
+{
+	/* Faults are shown and retried; the rest of the file still runs. */
+	tunnels_apply(&d->tunnels, cfg);
+	return 0;
+}
+
+static void tunnels_mod_uninit(struct kyotend *d)
+{
+	tunnels_uninit(&d->tunnels);
+}
+
+static json_t *tunnels_mod_status(struct kyotend *d)
+{
+	return tunnels_status(&d->tunnels, &d->cfg);
+}
+
+static const struct kt_module tunnels_module = {
+	.name = "tunnels",
+	.init = tunnels_mod_init,
+	.apply = tunnels_mod_apply,
+	.uninit = tunnels_mod_uninit,
+	.status = tunnels_mod_status,
+};
+
+/* The engine comes last: each generation reaches it after the modules
+ * before it have made the kernel objects (TUN, sockets) it is given. It
+ * stops first, so no engine holds descriptors of a module that is gone. */
 const struct kt_module *const kt_modules[] = {
-	&kt_engine_module,
 #ifdef CONFIG_PORTS
 	&ports_module,
 #endif
+	&tunnels_module,
+	&kt_engine_module,
 };
 
 const size_t kt_n_modules = sizeof(kt_modules) / sizeof(kt_modules[0]);

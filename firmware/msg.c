@@ -9,7 +9,7 @@
 static const struct {
 	const char *name;
 	uint16_t len;		/* exact payload length */
-	bool takes_fd;
+	bool takes_fd;		/* and must: one descriptor, always */
 } rules[KT_MSG_TYPE_COUNT] = {
 	[KT_MSG_HELLO] = { "hello", sizeof(struct kt_msg_hello), false },
 	[KT_MSG_LOG] = { "log", sizeof(struct kt_log_entry), false },
@@ -18,6 +18,10 @@ static const struct {
 	[KT_MSG_CONFIG_BEGIN] = { "config-begin", sizeof(struct kt_msg_config), false },
 	[KT_MSG_CONFIG_DONE] = { "config-done", sizeof(struct kt_msg_config), false },
 	[KT_MSG_SHUTDOWN] = { "shutdown", 0, false },
+	[KT_MSG_TUN_DEVICE] = { "tun-device", sizeof(struct kt_msg_tun_device), true },
+	[KT_MSG_TUN_SOCKET] = { "tun-socket", sizeof(struct kt_msg_tun_socket), true },
+	[KT_MSG_TUN_PEER] = { "tun-peer", sizeof(struct kt_msg_tun_peer), false },
+	[KT_MSG_TUN_STATS] = { "tun-stats", sizeof(struct kt_msg_tun_stats), false },
 };
 
 _Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,
@@ -78,7 +82,8 @@ int kt_msg_check(const uint8_t *buf, size_t n, bool has_fd, uint32_t allowed,
 		return -EPROTO;
 	if (m->hdr.len != n - sizeof(m->hdr) || m->hdr.len != rules[m->hdr.type].len)
 		return -EBADMSG;
-	if (has_fd && !rules[m->hdr.type].takes_fd)
+	/* A type that carries a descriptor always does; no other may. */
+	if (has_fd != rules[m->hdr.type].takes_fd)
 		return -EPROTO;
 	memcpy(m->data, buf + sizeof(m->hdr), m->hdr.len);
 	if (m->hdr.type == KT_MSG_LOG &&
@@ -134,5 +139,8 @@ int kt_msg_recv(int sock, uint32_t allowed, struct kt_msg *m)
 		close(m->fd);
 		m->fd = -1;
 	}
+	/* Tunnel messages carry private keys: leave no copy on the stack.
+	 * (The caller wipes its struct kt_msg the same way.) */
+	explicit_bzero(buf, (size_t)n);
 	return err;
 }

@@ -29,6 +29,12 @@ enum kt_msg_type {
 	KT_MSG_CONFIG_BEGIN,	/* parent -> child: new generation follows */
 	KT_MSG_CONFIG_DONE,	/* parent -> child: generation complete */
 	KT_MSG_SHUTDOWN,	/* parent -> child: exit cleanly */
+	/* Between CONFIG_BEGIN and CONFIG_DONE when the tunnel set changes
+	 * (firmware/tunnels.c): */
+	KT_MSG_TUN_DEVICE,	/* parent -> engine: a device, with its TUN fd */
+	KT_MSG_TUN_SOCKET,	/* parent -> engine: a line's UDP socket fd */
+	KT_MSG_TUN_PEER,	/* parent -> engine: a peer of a device */
+	KT_MSG_TUN_STATS,	/* engine -> parent: a path's counters */
 	KT_MSG_TYPE_COUNT
 };
 
@@ -49,6 +55,67 @@ struct kt_msg_hello {
 struct kt_msg_config {
 	uint32_t generation;
 	char site_id[32];
+	/* 1: the tunnel set (generation tun_generation) follows and replaces
+	 * the engine's; 0: the engine keeps the devices it has. */
+	uint8_t tunnels;
+	uint8_t pad[3];
+	uint32_t tun_generation;
+};
+
+/* Tunnel messages. Sizes are fixed so that the receiver checks an exact
+ * length; the engine checks every index and string before use, and the
+ * parent checks the engine's counters the same way. */
+#define KT_MSG_TUN_DEVICES 16		/* a site: 4 hubs x 4 lines */
+#define KT_MSG_TUN_ALLOWED 9		/* a peer's address + KT_MAX_ROUTES */
+#define KT_MSG_TUN_DROPS 16		/* >= KT_DROP_COUNT */
+
+struct kt_msg_sockaddr {
+	uint16_t family;		/* AF_INET, AF_INET6; 0: none */
+	uint16_t port;			/* host order */
+	uint8_t addr[16];
+};
+
+struct kt_msg_tun_device {		/* fd: the TUN interface */
+	uint32_t index;			/* < KT_MSG_TUN_DEVICES */
+	uint32_t n_peers;		/* TUN_PEER messages that follow */
+	char ifname[16];
+	char suite[16];
+	uint8_t private_key[32];	/* wiped by both sides after use */
+	uint16_t keepalive_s;
+	uint8_t initiate;		/* start handshakes at once (sites) */
+	uint8_t pad;
+	uint32_t rekey_after_ms;	/* 0: the whitepaper's; tests only */
+};
+
+struct kt_msg_tun_socket {		/* fd: UDP, bound to the line */
+	uint32_t device;
+};
+
+struct kt_msg_tun_peer {
+	uint32_t device, peer;		/* peer < the device's n_peers */
+	char name[32];
+	uint8_t public_key[65];
+	uint8_t has_psk;
+	uint8_t pad[2];
+	uint8_t psk[32];
+	struct kt_msg_sockaddr endpoint;
+	uint32_t n_allowed;
+	struct {
+		uint16_t family;
+		uint8_t len;
+		uint8_t pad;
+		uint8_t addr[16];
+	} allowed[KT_MSG_TUN_ALLOWED];
+};
+
+struct kt_msg_tun_stats {
+	uint32_t tun_generation, device, peer;
+	uint8_t has_session;		/* a current keypair to send with */
+	uint8_t pad[3];
+	int64_t last_handshake;		/* realtime seconds; 0: never */
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets, handshakes;
+	uint64_t drops[KT_MSG_TUN_DROPS];
+	struct kt_msg_sockaddr endpoint;
 };
 
 struct kt_msg {

@@ -872,6 +872,11 @@ int kt_peer_allow(struct kt_peer *p, const struct kt_prefix *prefix)
 	return kt_allowedips_insert(&p->dev->routes, prefix, p);
 }
 
+bool kt_peer_has_session(const struct kt_peer *p)
+{
+	return keypair_usable(p->dev, &p->cur);
+}
+
 void kt_peer_set_endpoint(struct kt_peer *p, const struct kt_endpoint_addr *e)
 {
 	p->endpoint = *e;

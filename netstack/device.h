@@ -156,6 +156,8 @@ void kt_device_receive(struct kt_device *dev, const struct kt_endpoint_addr *fro
 int kt_device_send(struct kt_device *dev, const uint8_t *pkt, size_t len);
 /* The same to a given peer; staged and a handshake started if needed. */
 int kt_peer_send(struct kt_peer *p, const uint8_t *pkt, size_t len);
+/* A current keypair that may still send. */
+bool kt_peer_has_session(const struct kt_peer *p);
 /* Starts a handshake now (unless one was sent within the rekey timeout). */
 void kt_peer_initiate(struct kt_peer *p);
 

@@ -132,6 +132,10 @@ static int io_send(void *arg, const struct kt_endpoint_addr *to,
 	b->addr[i] = *to;
 	b->hdr[i].msg_hdr.msg_namelen = to->sa.sa_family == AF_INET6
 		? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	/* Outside a batch (a timer's keepalive or handshake retry, a
+	 * handshake started by the caller) nothing else would send it. */
+	if (!io->in_batch)
+		kt_tunio_flush(io);
 	return 0;
 }
 
@@ -154,6 +158,7 @@ static void on_udp(struct kt_fd *h, uint32_t events)
 	int n;
 
 	(void)events;
+	io->in_batch = true;
 	for (;;) {
 		batch_reset(&io->rx);
 		n = recvmmsg(h->fd, io->rx.hdr, KT_TUNIO_BATCH, MSG_DONTWAIT, NULL);
@@ -170,6 +175,7 @@ static void on_udp(struct kt_fd *h, uint32_t events)
 		if (n < KT_TUNIO_BATCH)
 			break;
 	}
+	io->in_batch = false;
 }
 
 static void on_tun(struct kt_fd *h, uint32_t events)
@@ -177,6 +183,7 @@ static void on_tun(struct kt_fd *h, uint32_t events)
 	struct kt_tunio *io = container_of(h, struct kt_tunio, tun);
 
 	(void)events;
+	io->in_batch = true;
 	/* Up to a batch of packets per wakeup, then send them together. */
 	for (int i = 0; i < KT_TUNIO_BATCH; i++) {
 		/* Read into the whole buffer, so a packet over the engine's
@@ -191,6 +198,7 @@ static void on_tun(struct kt_fd *h, uint32_t events)
 		}
 		kt_device_send(io->dev, io->tun_buf, (size_t)n);
 	}
+	io->in_batch = false;
 	kt_tunio_flush(io);
 }
 

@@ -47,6 +47,7 @@ struct kt_tunio {
 	size_t n_udp;
 	struct kt_tunio_batch rx, tx[KT_TUNIO_MAX_LINES];
 	uint8_t *tun_buf;
+	bool in_batch;			/* inside on_udp/on_tun: they flush */
 	uint64_t rx_batches, rx_datagrams, tx_batches, tx_datagrams;
 	uint64_t tun_errors, udp_errors;
 };

@@ -1,0 +1,398 @@
+/* The engine's tunnel devices (etun.h). */
+#define KT_MODULE "tunnels"
+#include "etun.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "suite.h"
+#include "tunio.h"
+
+struct etun_dev {
+	bool used;
+	char ifname[16];
+	const struct kt_suite *suite;
+	int tun_fd, udp_fd;
+	uint8_t priv[KT_SUITE_KEY_LEN];	/* staged only; wiped once used */
+	uint16_t keepalive_s;
+	bool initiate;
+	uint32_t rekey_after_ms;
+	uint32_t n_peers, n_got;
+	struct kt_msg_tun_peer *staged;	/* per peer; hold PSKs, wiped */
+	/* running */
+	bool up;
+	struct kt_device dev;
+	struct kt_tunio io;
+	struct kt_peer **peers;		/* by the parent's peer index */
+};
+
+static struct {
+	struct kt_loop *loop;
+	void (*send)(uint16_t type, const void *p, size_t len);
+	/* Allocated, never moved: the loop and the device hold pointers
+	 * into them. */
+	struct etun_dev *cur[KT_MSG_TUN_DEVICES], *next[KT_MSG_TUN_DEVICES];
+	uint32_t generation, next_generation;
+	bool staging;
+	unsigned refused;		/* messages of this set refused */
+	struct kt_timer stats;
+} et;
+
+static void dev_free(struct etun_dev *e)
+{
+	if (!e)
+		return;
+	if (e->up) {
+		kt_tunio_uninit(&e->io);	/* closes both descriptors */
+		kt_device_uninit(&e->dev);
+	} else {
+		if (e->tun_fd >= 0)
+			close(e->tun_fd);
+		if (e->udp_fd >= 0)
+			close(e->udp_fd);
+	}
+	if (e->staged) {
+		kt_wipe(e->staged, e->n_peers * sizeof(*e->staged));
+		free(e->staged);
+	}
+	free(e->peers);
+	kt_wipe(e, sizeof(*e));
+	free(e);
+}
+
+static void set_clear(struct etun_dev **set)
+{
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
+		dev_free(set[i]);
+		set[i] = NULL;
+	}
+}
+
+static void send_stats(struct kt_timer *t);
+
+int etun_init(struct kt_loop *loop,
+	      void (*send)(uint16_t type, const void *p, size_t len))
+{
+	memset(&et, 0, sizeof(et));
+	et.loop = loop;
+	et.send = send;
+	et.stats.cb = send_stats;
+	return kt_timer_set(loop, &et.stats, ETUN_STATS_MS);
+}
+
+void etun_uninit(void)
+{
+	if (!et.loop)
+		return;
+	kt_timer_cancel(et.loop, &et.stats);
+	set_clear(et.cur);
+	set_clear(et.next);
+	et.loop = NULL;
+}
+
+void etun_begin(const struct kt_msg_config *c)
+{
+	set_clear(et.next);
+	et.staging = c->tunnels != 0;
+	et.next_generation = c->tun_generation;
+	et.refused = 0;
+}
+
+__attribute__((format(printf, 2, 3)))
+static int refuse(int fd, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+
+	if (fd >= 0)
+		close(fd);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	et.refused++;
+	log_errx("TUNNEL_MSG", "refused a tunnel message: %s", msg);
+	return -EINVAL;
+}
+
+static bool terminated(const char *s, size_t n)
+{
+	return memchr(s, '\0', n) != NULL;
+}
+
+int etun_device(const struct kt_msg_tun_device *m, int fd)
+{
+	struct etun_dev *e;
+
+	if (!et.staging)
+		return refuse(fd, "no tunnel set is being sent");
+	if (m->index >= KT_MSG_TUN_DEVICES || et.next[m->index])
+		return refuse(fd, "device index %u is out of range or repeated",
+			      m->index);
+	if (!terminated(m->ifname, sizeof(m->ifname)) || !m->ifname[0] ||
+	    !terminated(m->suite, sizeof(m->suite)))
+		return refuse(fd, "device %u: unterminated name", m->index);
+	if (m->n_peers > KT_MAX_SITES)
+		return refuse(fd, "device %u: %u peers (at most %d)", m->index,
+			      m->n_peers, KT_MAX_SITES);
+	if (!kt_suite_find(m->suite))
+		return refuse(fd, "device %u: unknown suite '%s'", m->index,
+			      m->suite);
+	e = calloc(1, sizeof(*e));
+	if (!e || (m->n_peers &&
+		   !(e->staged = calloc(m->n_peers, sizeof(*e->staged))))) {
+		free(e);
+		return refuse(fd, "device %u: out of memory", m->index);
+	}
+	et.next[m->index] = e;
+	e->suite = kt_suite_find(m->suite);
+	e->udp_fd = -1;
+	e->used = true;
+	e->tun_fd = fd;
+	snprintf(e->ifname, sizeof(e->ifname), "%s", m->ifname);
+	memcpy(e->priv, m->private_key, sizeof(e->priv));
+	e->keepalive_s = m->keepalive_s;
+	e->initiate = m->initiate != 0;
+	e->rekey_after_ms = m->rekey_after_ms;
+	e->n_peers = m->n_peers;
+	return 0;
+}
+
+int etun_socket(const struct kt_msg_tun_socket *m, int fd)
+{
+	if (!et.staging || m->device >= KT_MSG_TUN_DEVICES ||
+	    !et.next[m->device] || et.next[m->device]->udp_fd >= 0)
+		return refuse(fd, "socket for device %u, which is not staged "
+			      "or has one", m->device);
+	et.next[m->device]->udp_fd = fd;
+	return 0;
+}
+
+int etun_peer(const struct kt_msg_tun_peer *m)
+{
+	struct etun_dev *e;
+
+	if (!et.staging || m->device >= KT_MSG_TUN_DEVICES || !et.next[m->device])
+		return refuse(-1, "peer for device %u, which is not staged",
+			      m->device);
+	e = et.next[m->device];
+	if (m->peer >= e->n_peers || e->staged[m->peer].name[0])
+		return refuse(-1, "%s: peer index %u out of range or repeated",
+			      e->ifname, m->peer);
+	if (!terminated(m->name, sizeof(m->name)) || !m->name[0] ||
+	    m->n_allowed > KT_MSG_TUN_ALLOWED)
+		return refuse(-1, "%s: peer %u is malformed", e->ifname, m->peer);
+	e->staged[m->peer] = *m;
+	e->n_got++;
+	return 0;
+}
+
+static bool prefix_of(const struct kt_msg_tun_peer *m, size_t i,
+		      struct kt_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (m->allowed[i].family == AF_INET && m->allowed[i].len <= 32)
+		memcpy(p->addr.bytes, m->allowed[i].addr, 4);
+	else if (m->allowed[i].family == AF_INET6 && m->allowed[i].len <= 128)
+		memcpy(p->addr.bytes, m->allowed[i].addr, 16);
+	else
+		return false;
+	p->addr.family = m->allowed[i].family;
+	p->len = m->allowed[i].len;
+	return true;
+}
+
+static bool endpoint_of(const struct kt_msg_sockaddr *s,
+			struct kt_endpoint_addr *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (s->family == AF_INET) {
+		e->in.sin_family = AF_INET;
+		e->in.sin_port = htons(s->port);
+		memcpy(&e->in.sin_addr, s->addr, 4);
+	} else if (s->family == AF_INET6) {
+		e->in6.sin6_family = AF_INET6;
+		e->in6.sin6_port = htons(s->port);
+		memcpy(&e->in6.sin6_addr, s->addr, 16);
+	} else {
+		return false;
+	}
+	return s->port != 0;
+}
+
+/* Turns a staged device into a running one; false (and the reason
+ * logged) if it cannot be. The staged secrets are wiped either way. */
+static bool dev_start(struct etun_dev *e)
+{
+	static const uint8_t zero_psk[KT_SUITE_KEY_LEN];
+
+	if (e->udp_fd < 0 || e->n_got != e->n_peers) {
+		log_errx("TUNNEL_DEVICE", "%s: incomplete (%s, %u of %u peers)",
+			 e->ifname, e->udp_fd < 0 ? "no socket" : "socket",
+			 e->n_got, e->n_peers);
+		return false;
+	}
+	if (kt_device_init(&e->dev, et.loop, e->suite, e->priv, &kt_tunio_ops,
+			   &e->io)) {
+		log_errx("TUNNEL_DEVICE", "%s: not a valid private key for suite "
+			 "%s", e->ifname, e->suite->name);
+		return false;
+	}
+	kt_wipe(e->priv, sizeof(e->priv));
+	if (e->rekey_after_ms)
+		e->dev.timing.rekey_after_ms = e->rekey_after_ms;
+	e->peers = calloc(e->n_peers ? e->n_peers : 1, sizeof(*e->peers));
+	if (!e->peers)
+		goto fail_dev;
+	for (uint32_t i = 0; i < e->n_peers; i++) {
+		const struct kt_msg_tun_peer *m = &e->staged[i];
+		struct kt_endpoint_addr ep;
+		struct kt_peer *p;
+
+		p = kt_device_add_peer(&e->dev, m->name, m->public_key,
+				       m->has_psk ? m->psk : zero_psk);
+		if (!p) {
+			log_errx("TUNNEL_DEVICE", "%s: peer %s has a public key "
+				 "that is not one of suite %s", e->ifname, m->name,
+				 e->suite->name);
+			goto fail_dev;
+		}
+		e->peers[i] = p;
+		p->persistent_keepalive_s = e->keepalive_s;
+		for (uint32_t a = 0; a < m->n_allowed; a++) {
+			struct kt_prefix pf;
+
+			if (!prefix_of(m, a, &pf) || kt_peer_allow(p, &pf)) {
+				log_errx("TUNNEL_DEVICE", "%s: peer %s: allowed "
+					 "prefix %u is malformed", e->ifname,
+					 m->name, a);
+				goto fail_dev;
+			}
+		}
+		if (endpoint_of(&m->endpoint, &ep))
+			kt_peer_set_endpoint(p, &ep);
+	}
+	if (kt_tunio_init(&e->io, &e->dev, et.loop, e->tun_fd, &e->udp_fd, 1)) {
+		/* kt_tunio_init closed both descriptors. */
+		e->tun_fd = e->udp_fd = -1;
+		log_errx("TUNNEL_DEVICE", "%s: I/O set-up failed", e->ifname);
+		kt_device_uninit(&e->dev);
+		return false;
+	}
+	e->up = true;
+	kt_wipe(e->staged, e->n_peers * sizeof(*e->staged));
+	free(e->staged);
+	e->staged = NULL;
+	if (e->initiate)
+		for (uint32_t i = 0; i < e->n_peers; i++)
+			if (e->peers[i]->has_endpoint)
+				kt_peer_initiate(e->peers[i]);
+	return true;
+
+fail_dev:
+	kt_device_uninit(&e->dev);
+	return false;
+}
+
+void etun_done(const struct kt_msg_config *c)
+{
+	size_t started = 0, staged = 0, peers = 0;
+
+	if (!c->tunnels || !et.staging || c->tun_generation != et.next_generation) {
+		et.staging = false;
+		return;
+	}
+	et.staging = false;
+	/* Old devices go first: the new ones share their descriptors'
+	 * interfaces and sockets (duplicates). */
+	set_clear(et.cur);
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
+		struct etun_dev *e = et.next[i];
+
+		if (!e)
+			continue;
+		et.next[i] = NULL;
+		staged++;
+		if (dev_start(e)) {
+			started++;
+			peers += e->n_peers;
+			et.cur[i] = e;
+		} else {
+			dev_free(e);
+		}
+	}
+	et.generation = c->tun_generation;
+	log_notice("TUNNELS_UP", "tunnel set %u: %zu of %zu devices running, "
+		   "%zu peers%s", et.generation, started, staged, peers,
+		   et.refused ? "; some messages were refused" : "");
+}
+
+static void stats_endpoint(const struct kt_peer *p, struct kt_msg_sockaddr *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (!p->has_endpoint)
+		return;
+	if (p->endpoint.sa.sa_family == AF_INET) {
+		o->family = AF_INET;
+		o->port = ntohs(p->endpoint.in.sin_port);
+		memcpy(o->addr, &p->endpoint.in.sin_addr, 4);
+	} else if (p->endpoint.sa.sa_family == AF_INET6) {
+		o->family = AF_INET6;
+		o->port = ntohs(p->endpoint.in6.sin6_port);
+		memcpy(o->addr, &p->endpoint.in6.sin6_addr, 16);
+	}
+}
+
+/* Every second: each path's counters to the parent (which shows them),
+ * and a new handshake on a site's path that has no session. The
+ * whitepaper's initiator gives up after REKEY_ATTEMPT_TIME until traffic
+ * asks again; a branch box keeps its paths up whether or not traffic
+ * flows, so that failover always has somewhere to go. */
+static void send_stats(struct kt_timer *t)
+{
+	struct kt_msg_tun_stats st;
+
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
+		struct etun_dev *e = et.cur[i];
+
+		if (!e)
+			continue;
+		memset(&st, 0, sizeof(st));
+		st.tun_generation = et.generation;
+		st.device = (uint32_t)i;
+		st.peer = UINT32_MAX;
+		for (int d = 0; d < KT_DROP_COUNT; d++)
+			st.drops[d] = e->dev.drops[d];
+		et.send(KT_MSG_TUN_STATS, &st, sizeof(st));
+		for (uint32_t p = 0; p < e->n_peers; p++) {
+			struct kt_peer *pe = e->peers[p];
+
+			if (e->initiate && pe->has_endpoint && !kt_peer_has_session(pe))
+				kt_peer_initiate(pe);
+			memset(&st, 0, sizeof(st));
+			st.tun_generation = et.generation;
+			st.device = (uint32_t)i;
+			st.peer = p;
+			st.has_session = kt_peer_has_session(pe);
+			st.last_handshake = pe->last_handshake_rt;
+			st.rx_bytes = pe->stats.rx_bytes;
+			st.tx_bytes = pe->stats.tx_bytes;
+			st.rx_packets = pe->stats.rx_packets;
+			st.tx_packets = pe->stats.tx_packets;
+			st.handshakes = pe->stats.handshakes;
+			for (int d = 0; d < KT_DROP_COUNT; d++)
+				st.drops[d] = pe->stats.drops[d];
+			stats_endpoint(pe, &st.endpoint);
+			et.send(KT_MSG_TUN_STATS, &st, sizeof(st));
+		}
+	}
+	kt_timer_set(et.loop, t, ETUN_STATS_MS);
+}

@@ -1,0 +1,29 @@
+/* The engine's side of the tunnels: netstack devices on the descriptors
+ * the parent passes (firmware/tunnels.h says which devices there are).
+ *
+ * A new tunnel set arrives between CONFIG_BEGIN and CONFIG_DONE and is
+ * staged; at CONFIG_DONE it replaces the running set whole. Everything in
+ * the messages is checked here: the engine trusts the parent's intent,
+ * but a malformed set must not crash the process that carries traffic. */
+#ifndef KT_ETUN_H
+#define KT_ETUN_H
+
+#include "loop.h"
+#include "msg.h"
+
+/* Counters go to the parent this often. */
+#define ETUN_STATS_MS 1000
+
+/* send: how a stats message reaches the parent. */
+int etun_init(struct kt_loop *loop,
+	      void (*send)(uint16_t type, const void *p, size_t len));
+void etun_uninit(void);
+
+void etun_begin(const struct kt_msg_config *c);
+/* Each takes the message's descriptor (closing it when refused). */
+int etun_device(const struct kt_msg_tun_device *m, int fd);
+int etun_socket(const struct kt_msg_tun_socket *m, int fd);
+int etun_peer(const struct kt_msg_tun_peer *m);
+void etun_done(const struct kt_msg_config *c);
+
+#endif

@@ -1,0 +1,651 @@
+/* The parent's side of the tunnels (tunnels.h). Nothing here reads from
+ * the network: the engine does, on the descriptors made here. */
+#define KT_MODULE "tunnels"
+#include "tunnels.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include "device.h"
+#include "keys.h"
+#include "log.h"
+#include "suite.h"
+
+_Static_assert(KT_DROP_COUNT <= KT_MSG_TUN_DROPS, "drop reasons must fit");
+_Static_assert(KT_MAX_ROUTES + 1 <= KT_MSG_TUN_ALLOWED, "allowed IPs must fit");
+_Static_assert(KT_MAX_HUBS * KT_MAX_LINES <= KT_MSG_TUN_DEVICES,
+	       "a site's paths must fit");
+
+void tunnels_ifname(char out[IF_NAMESIZE], int hub, unsigned line)
+{
+	/* Indexes are below KT_MAX_HUBS and KT_MAX_LINES: one digit. */
+	if (hub >= 0)
+		snprintf(out, IF_NAMESIZE, "kt-h%u-l%u", (unsigned)(hub + 1) % 10,
+			 (line + 1) % 10);
+	else
+		snprintf(out, IF_NAMESIZE, "kt-l%u", (line + 1) % 10);
+}
+
+int tunnels_init(struct tunnels *t, struct sys *sys, struct kt_loop *loop,
+		 void (*retry)(struct kt_timer *))
+{
+	memset(t, 0, sizeof(*t));
+	t->sys = sys;
+	t->loop = loop;
+	t->retry.cb = retry;
+	return 0;
+}
+
+static void device_free(struct tunnels *t, struct tun_device *dv, bool close_tun)
+{
+	if (close_tun && dv->tun_fd >= 0)
+		sys_tun_close(t->sys, dv->ifname, dv->tun_fd);
+	if (dv->udp_fd >= 0)
+		close(dv->udp_fd);
+	free(dv->routes);
+	free(dv->stats);
+	free(dv->stats_ms);
+	memset(dv, 0, sizeof(*dv));
+	dv->tun_fd = dv->udp_fd = -1;
+}
+
+void tunnels_uninit(struct tunnels *t)
+{
+	kt_timer_cancel(t->loop, &t->retry);
+	for (size_t i = 0; i < t->n_dev; i++)
+		device_free(t, &t->dev[i], true);
+	t->n_dev = 0;
+}
+
+/* --- what the configuration asks for --- */
+
+static unsigned line_metric(const struct kt_config *cfg, unsigned line)
+{
+	return (cfg->lines[line].kind == KT_LINE_CLOSED ? KT_TUNNELS_METRIC_CLOSED
+		: KT_TUNNELS_METRIC_BEST_EFFORT) + line;
+}
+
+static const struct kt_tunnel_peer *peer_of(const struct kt_config *cfg,
+					     const struct tun_device *dv,
+					     size_t i, const char **name)
+{
+	if (dv->hub >= 0) {
+		*name = cfg->hubs[dv->hub].name;
+		return &cfg->hubs[dv->hub].peer;
+	}
+	*name = cfg->sites[i].name;
+	return &cfg->sites[i].peer;
+}
+
+static void host_prefix(const struct kt_addr *a, struct kt_prefix *p)
+{
+	kt_prefix_host(a, p);
+}
+
+/* A private key or PSK file's bytes into the fingerprint, so that a new
+ * key in the same file rebuilds the set on reload. */
+static int hash_key_file(wc_Sha256 *h, const char *path, char *err, size_t n)
+{
+	uint8_t key[KT_SUITE_KEY_LEN];
+	int r = kt_key_read(path, key, err, n);
+
+	if (!r)
+		wc_Sha256Update(h, key, sizeof(key));
+	kt_wipe(key, sizeof(key));
+	return r;
+}
+
+static int fingerprint(const struct kt_config *cfg, uint8_t out[32], char *err,
+		       size_t errlen)
+{
+	wc_Sha256 h;
+	int r = 0;
+
+	wc_InitSha256(&h);
+	/* The parser zeroes the whole structure first: padding is zero. */
+	wc_Sha256Update(&h, (const uint8_t *)&cfg->role, sizeof(cfg->role));
+	wc_Sha256Update(&h, (const uint8_t *)&cfg->tunnel, sizeof(cfg->tunnel));
+	wc_Sha256Update(&h, (const uint8_t *)cfg->lines,
+			(word32)(cfg->n_lines * sizeof(cfg->lines[0])));
+	wc_Sha256Update(&h, (const uint8_t *)cfg->hubs,
+			(word32)(cfg->n_hubs * sizeof(cfg->hubs[0])));
+	wc_Sha256Update(&h, (const uint8_t *)cfg->sites,
+			(word32)(cfg->n_sites * sizeof(cfg->sites[0])));
+	r = hash_key_file(&h, cfg->tunnel.private_key, err, errlen);
+	for (size_t i = 0; !r && i < cfg->n_hubs; i++)
+		if (cfg->hubs[i].peer.preshared_key[0])
+			r = hash_key_file(&h, cfg->hubs[i].peer.preshared_key,
+					  err, errlen);
+	for (size_t i = 0; !r && i < cfg->n_sites; i++)
+		if (cfg->sites[i].peer.preshared_key[0])
+			r = hash_key_file(&h, cfg->sites[i].peer.preshared_key,
+					  err, errlen);
+	wc_Sha256Final(&h, out);
+	wc_Sha256Free(&h);
+	return r;
+}
+
+/* The devices cfg asks for, without kernel objects yet. */
+static size_t plan(const struct kt_config *cfg, struct tun_device *out)
+{
+	size_t n = 0;
+
+	if (cfg->role == KT_ROLE_SITE) {
+		for (size_t h = 0; h < cfg->n_hubs; h++) {
+			for (size_t e = 0; e < cfg->hubs[h].n_endpoints; e++) {
+				struct tun_device *dv = &out[n];
+
+				memset(dv, 0, sizeof(*dv));
+				dv->hub = (int)h;
+				dv->line = cfg->hubs[h].endpoints[e].line;
+				dv->n_peers = 1;
+				/* Path i sends from port + i: the hubs tell the
+				 * paths apart by their source port too. */
+				dv->port = (uint16_t)(cfg->tunnel.port + n);
+				n++;
+			}
+		}
+	} else {
+		for (size_t l = 0; l < cfg->n_lines; l++) {
+			struct tun_device *dv = &out[n++];
+
+			memset(dv, 0, sizeof(*dv));
+			dv->hub = -1;
+			dv->line = (unsigned)l;
+			dv->n_peers = cfg->n_sites;
+			dv->port = cfg->tunnel.port;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tun_device *dv = &out[i];
+
+		tunnels_ifname(dv->ifname, dv->hub, dv->line);
+		snprintf(dv->line_ifname, sizeof(dv->line_ifname), "%s",
+			 cfg->lines[dv->line].ifname);
+		dv->family = cfg->lines[dv->line].address.addr.family;
+		dv->tun_fd = dv->udp_fd = -1;
+	}
+	return n;
+}
+
+static int plan_routes(const struct kt_config *cfg, struct tun_device *dv)
+{
+	size_t cap = dv->n_peers * (KT_MAX_ROUTES + 1), n = 0;
+	unsigned metric = line_metric(cfg, dv->line) +
+			  (dv->hub >= 0 ? 10u * (unsigned)dv->hub : 0);
+
+	dv->routes = calloc(cap ? cap : 1, sizeof(*dv->routes));
+	if (!dv->routes)
+		return -ENOMEM;
+	for (size_t i = 0; i < dv->n_peers; i++) {
+		const char *name;
+		const struct kt_tunnel_peer *p = peer_of(cfg, dv, i, &name);
+
+		host_prefix(&p->address, &dv->routes[n].dst);
+		dv->routes[n++].metric = metric;
+		for (size_t r = 0; r < p->n_routes; r++) {
+			dv->routes[n].dst = p->routes[r];
+			dv->routes[n++].metric = metric;
+		}
+	}
+	dv->n_routes = n;
+	return 0;
+}
+
+/* --- building --- */
+
+static struct tun_device *find_old(struct tunnels *t, const char *ifname)
+{
+	for (size_t i = 0; i < t->n_dev; i++)
+		if (t->dev[i].tun_fd >= 0 && !strcmp(t->dev[i].ifname, ifname))
+			return &t->dev[i];
+	return NULL;
+}
+
+/* An old socket on the same line, port and family is taken over: a new
+ * one could not bind while it exists. */
+static int take_socket(struct tunnels *t, const struct tun_device *want)
+{
+	for (size_t i = 0; i < t->n_dev; i++) {
+		struct tun_device *o = &t->dev[i];
+
+		if (o->udp_fd >= 0 && o->port == want->port &&
+		    o->family == want->family &&
+		    !strcmp(o->line_ifname, want->line_ifname)) {
+			int fd = o->udp_fd;
+
+			o->udp_fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+static bool route_in(const struct tun_route *r, const struct tun_device *dv)
+{
+	for (size_t i = 0; i < dv->n_routes; i++)
+		if (kt_prefix_equal(&dv->routes[i].dst, &r->dst) &&
+		    dv->routes[i].metric == r->metric)
+			return true;
+	return false;
+}
+
+static int device_kernel(struct tunnels *t, const struct kt_config *cfg,
+			 struct tun_device *dv)
+{
+	struct kt_prefix own;
+	struct sys_link link;
+	char a[KT_PREFIX_STRLEN];
+	int err;
+
+	if ((err = sys_link_get(t->sys, dv->ifname, &link))) {
+		snprintf(dv->fault, sizeof(dv->fault), "interface: %s",
+			 strerror(-err));
+		return err;
+	}
+	dv->ifindex = link.ifindex;
+	host_prefix(&cfg->tunnel.address, &own);
+	if ((err = sys_link_set_up(t->sys, dv->ifindex)) ||
+	    (err = sys_addr_replace(t->sys, dv->ifindex, &own))) {
+		snprintf(dv->fault, sizeof(dv->fault), "address %s: %s",
+			 kt_prefix_str(&own, a, sizeof(a)), strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < dv->n_routes; i++) {
+		err = sys_route_replace(t->sys, &dv->routes[i].dst, NULL,
+					dv->ifindex, dv->routes[i].metric);
+		if (err) {
+			snprintf(dv->fault, sizeof(dv->fault), "route to %s: %s",
+				 kt_prefix_str(&dv->routes[i].dst, a, sizeof(a)),
+				 strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The retry applies the daemon's configuration of the time (see
+ * modules.c), which by then is the one this call was given. */
+static void retry_later(struct tunnels *t, const struct kt_config *cfg)
+{
+	(void)cfg;
+	if (t->retry.cb)
+		kt_timer_set(t->loop, &t->retry, KT_TUNNELS_RETRY_MS);
+}
+
+/* Opens what a device still lacks and programs the kernel for it;
+ * 0 when it is whole. */
+static int device_open(struct tunnels *t, const struct kt_config *cfg,
+		       struct tun_device *dv)
+{
+	dv->fault[0] = '\0';
+	if (dv->tun_fd < 0)
+		dv->tun_fd = sys_tun_open(t->sys, dv->ifname, cfg->tunnel.mtu);
+	if (dv->tun_fd < 0) {
+		snprintf(dv->fault, sizeof(dv->fault), "TUN interface: %s",
+			 strerror(-dv->tun_fd));
+		dv->tun_fd = -1;
+		return -EIO;
+	}
+	if (dv->udp_fd < 0)
+		dv->udp_fd = take_socket(t, dv);
+	if (dv->udp_fd < 0)
+		dv->udp_fd = sys_udp_open(t->sys, dv->family, dv->port,
+					  dv->line_ifname);
+	if (dv->udp_fd < 0) {
+		snprintf(dv->fault, sizeof(dv->fault), "UDP port %u on %s: %s",
+			 dv->port, dv->line_ifname, strerror(-dv->udp_fd));
+		dv->udp_fd = -1;
+		return -EIO;
+	}
+	return device_kernel(t, cfg, dv) ? -EIO : 0;
+}
+
+/* Same set, but some devices could not be made last time: try those
+ * alone, so that the healthy ones keep their sessions until one heals. */
+static int retry_faults(struct tunnels *t, const struct kt_config *cfg)
+{
+	size_t healed = 0, faults = 0;
+
+	for (size_t i = 0; i < t->n_dev; i++) {
+		struct tun_device *dv = &t->dev[i];
+
+		if (!dv->fault[0])
+			continue;
+		if (device_open(t, cfg, dv))
+			faults++;
+		else
+			healed++;
+	}
+	if (healed) {
+		t->generation++;
+		t->changed = true;
+		log_notice("TUNNELS", "tunnel set %u: %zu device(s) repaired",
+			   t->generation, healed);
+	}
+	if (faults)
+		retry_later(t, cfg);
+	return faults ? -EIO : 0;
+}
+
+static void drop_all(struct tunnels *t)
+{
+	for (size_t i = 0; i < t->n_dev; i++)
+		device_free(t, &t->dev[i], true);
+	t->n_dev = 0;
+}
+
+int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
+{
+	static struct tun_device next[KT_MSG_TUN_DEVICES];
+	const struct kt_suite *suite;
+	uint8_t fp[32], priv[KT_SUITE_KEY_LEN], pub[KT_SUITE_MAX_PUB];
+	char err_text[256];
+	size_t n, faults = 0;
+	int err;
+
+	kt_timer_cancel(t->loop, &t->retry);
+	if (!cfg->tunnel.enabled) {
+		if (t->n_dev || t->built) {
+			drop_all(t);
+			t->built = false;
+			t->generation++;
+			t->changed = true;
+			log_notice("TUNNELS_OFF", "no tunnel section: tunnels removed");
+		}
+		t->fault[0] = t->public_key[0] = '\0';
+		return 0;
+	}
+	if (fingerprint(cfg, fp, err_text, sizeof(err_text))) {
+		snprintf(t->fault, sizeof(t->fault), "%s", err_text);
+		log_errx("TUNNEL_KEY", "%s; %s", err_text, t->n_dev ?
+			 "the tunnels keep running on the previous keys"
+			 : "no tunnels until it is fixed");
+		retry_later(t, cfg);
+		return -EINVAL;
+	}
+	if (t->built && !memcmp(fp, t->fingerprint, sizeof(fp)))
+		return retry_faults(t, cfg);
+
+	/* The public key, for status and for whoever configures the peers;
+	 * and a check that the key is one of the suite's. */
+	suite = kt_suite_find(cfg->tunnel.suite);
+	if (!suite || kt_key_read(cfg->tunnel.private_key, priv, err_text,
+				  sizeof(err_text)) ||
+	    suite->pubkey(priv, pub)) {
+		kt_wipe(priv, sizeof(priv));
+		snprintf(t->fault, sizeof(t->fault), "%s is not a private key of "
+			 "suite %s", cfg->tunnel.private_key, cfg->tunnel.suite);
+		log_errx("TUNNEL_KEY", "%s", t->fault);
+		retry_later(t, cfg);
+		return -EINVAL;
+	}
+	kt_wipe(priv, sizeof(priv));
+	kt_key_encode(pub, suite->pub_len, t->public_key);
+	snprintf(t->suite, sizeof(t->suite), "%s", suite->name);
+
+	n = plan(cfg, next);
+	for (size_t i = 0; i < n; i++) {
+		struct tun_device *dv = &next[i], *old = find_old(t, dv->ifname);
+
+		if ((err = plan_routes(cfg, dv))) {
+			snprintf(dv->fault, sizeof(dv->fault), "out of memory");
+			faults++;
+			continue;
+		}
+		dv->stats = calloc(dv->n_peers ? dv->n_peers : 1, sizeof(*dv->stats));
+		dv->stats_ms = calloc(dv->n_peers ? dv->n_peers : 1,
+				      sizeof(*dv->stats_ms));
+		if (!dv->stats || !dv->stats_ms) {
+			snprintf(dv->fault, sizeof(dv->fault), "out of memory");
+			faults++;
+			continue;
+		}
+		if (old) {
+			/* Keep the interface (and traffic routed into it);
+			 * remove only the routes the new set does not have. */
+			dv->tun_fd = old->tun_fd;
+			old->tun_fd = -1;
+			for (size_t r = 0; r < old->n_routes; r++)
+				if (!route_in(&old->routes[r], dv))
+					sys_route_del(t->sys, &old->routes[r].dst,
+						      old->ifindex);
+		}
+		if (device_open(t, cfg, dv))
+			faults++;
+	}
+	/* What the new set did not take over goes, with its routes. */
+	drop_all(t);
+	memcpy(t->dev, next, n * sizeof(next[0]));
+	t->n_dev = n;
+	memcpy(t->fingerprint, fp, sizeof(fp));
+	t->built = true;
+	t->generation++;
+	t->changed = true;
+	t->fault[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (t->dev[i].fault[0])
+			log_errx("TUNNEL_DEVICE", "%s (line %s): %s", t->dev[i].ifname,
+				 cfg->lines[t->dev[i].line].name, t->dev[i].fault);
+	log_notice("TUNNELS", "tunnel set %u: %zu devices, suite %s, public key "
+		   "%s%s", t->generation, n, t->suite, t->public_key,
+		   faults ? "; some devices have faults (retried)" : "");
+	if (faults) {
+		retry_later(t, cfg);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* --- the engine's share --- */
+
+static void sockaddr_out(struct kt_msg_sockaddr *o, const struct kt_addr *a,
+			 uint16_t port)
+{
+	memset(o, 0, sizeof(*o));
+	o->family = (uint16_t)a->family;
+	o->port = port;
+	memcpy(o->addr, a->bytes, kt_addr_size(a));
+}
+
+static void send_device(const struct kt_config *cfg, const struct tun_device *dv,
+			size_t index, const uint8_t *priv, tunnels_send_fn send,
+			void *arg)
+{
+	struct kt_msg_tun_device md;
+	struct kt_msg_tun_socket ms = { .device = (uint32_t)index };
+	struct kt_msg_tun_peer mp;
+	char err[256];
+
+	memset(&md, 0, sizeof(md));
+	md.index = (uint32_t)index;
+	md.n_peers = (uint32_t)dv->n_peers;
+	snprintf(md.ifname, sizeof(md.ifname), "%s", dv->ifname);
+	snprintf(md.suite, sizeof(md.suite), "%s", cfg->tunnel.suite);
+	memcpy(md.private_key, priv, sizeof(md.private_key));
+	md.keepalive_s = cfg->tunnel.keepalive_s;
+	md.initiate = cfg->role == KT_ROLE_SITE;
+	send(arg, KT_MSG_TUN_DEVICE, &md, sizeof(md), dv->tun_fd);
+	kt_wipe(&md, sizeof(md));
+	send(arg, KT_MSG_TUN_SOCKET, &ms, sizeof(ms), dv->udp_fd);
+	for (size_t i = 0; i < dv->n_peers; i++) {
+		const char *name;
+		const struct kt_tunnel_peer *p = peer_of(cfg, dv, i, &name);
+
+		memset(&mp, 0, sizeof(mp));
+		mp.device = (uint32_t)index;
+		mp.peer = (uint32_t)i;
+		snprintf(mp.name, sizeof(mp.name), "%s", name);
+		memcpy(mp.public_key, p->public_key, p->public_key_len);
+		if (p->preshared_key[0]) {
+			if (kt_key_read(p->preshared_key, mp.psk, err, sizeof(err)))
+				/* Checked at apply; a peer without its PSK
+				 * simply fails its handshakes. */
+				log_errx("TUNNEL_KEY", "%s", err);
+			else
+				mp.has_psk = 1;
+		}
+		if (dv->hub >= 0) {
+			const struct kt_hub *h = &cfg->hubs[dv->hub];
+
+			for (size_t e = 0; e < h->n_endpoints; e++)
+				if (h->endpoints[e].line == dv->line)
+					sockaddr_out(&mp.endpoint, &h->endpoints[e].addr,
+						     cfg->tunnel.port);
+		}
+		mp.allowed[0].family = (uint16_t)p->address.family;
+		mp.allowed[0].len = (uint8_t)(kt_addr_size(&p->address) * 8);
+		memcpy(mp.allowed[0].addr, p->address.bytes, kt_addr_size(&p->address));
+		for (size_t r = 0; r < p->n_routes; r++) {
+			mp.allowed[r + 1].family = (uint16_t)p->routes[r].addr.family;
+			mp.allowed[r + 1].len = p->routes[r].len;
+			memcpy(mp.allowed[r + 1].addr, p->routes[r].addr.bytes,
+			       kt_addr_size(&p->routes[r].addr));
+		}
+		mp.n_allowed = (uint32_t)(p->n_routes + 1);
+		send(arg, KT_MSG_TUN_PEER, &mp, sizeof(mp), -1);
+		kt_wipe(&mp, sizeof(mp));
+	}
+}
+
+void tunnels_send(struct tunnels *t, const struct kt_config *cfg,
+		  tunnels_send_fn send, void *arg)
+{
+	uint8_t priv[KT_SUITE_KEY_LEN];
+	char err[256];
+
+	t->changed = false;
+	if (!cfg->tunnel.enabled || !t->n_dev)
+		return;
+	if (kt_key_read(cfg->tunnel.private_key, priv, err, sizeof(err))) {
+		log_errx("TUNNEL_KEY", "%s: the engine gets no tunnels", err);
+		return;
+	}
+	for (size_t i = 0; i < t->n_dev; i++)
+		if (t->dev[i].tun_fd >= 0 && t->dev[i].udp_fd >= 0)
+			send_device(cfg, &t->dev[i], i, priv, send, arg);
+	kt_wipe(priv, sizeof(priv));
+}
+
+int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
+		  uint64_t now_ms)
+{
+	struct tun_device *dv;
+
+	/* Counters of a set already replaced are not news. */
+	if (st->tun_generation != t->generation)
+		return 0;
+	if (st->device >= t->n_dev)
+		return -EINVAL;
+	dv = &t->dev[st->device];
+	if (st->endpoint.family != 0 && st->endpoint.family != AF_INET &&
+	    st->endpoint.family != AF_INET6)
+		return -EINVAL;
+	if (st->peer == UINT32_MAX) {
+		memcpy(dv->dev_drops, st->drops, sizeof(dv->dev_drops));
+		return 0;
+	}
+	if (st->peer >= dv->n_peers)
+		return -EINVAL;
+	dv->stats[st->peer] = *st;
+	dv->stats_ms[st->peer] = now_ms ? now_ms : 1;
+	return 0;
+}
+
+void tunnels_stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st)
+{
+	/* The engine is not trusted; a count, not a log per message. */
+	if (!t->stats_refused++)
+		log_warnx("TUNNEL_STATS", "refused counters from the engine for "
+			  "device %u peer %u", st->device, st->peer);
+}
+
+/* --- status --- */
+
+static json_t *drops_json(const uint64_t *peer, const uint64_t *dev)
+{
+	json_t *o = json_object();
+
+	for (int i = 0; i < KT_DROP_COUNT; i++) {
+		uint64_t n = peer[i] + (dev ? dev[i] : 0);
+
+		json_object_set_new(o, kt_drop_name((enum kt_drop)i),
+				    json_integer((json_int_t)n));
+	}
+	return o;
+}
+
+static json_t *endpoint_json(const struct kt_msg_sockaddr *e)
+{
+	char a[INET6_ADDRSTRLEN], out[INET6_ADDRSTRLEN + 10];
+
+	if (e->family != AF_INET && e->family != AF_INET6)
+		return json_null();
+	inet_ntop(e->family, e->addr, a, sizeof(a));
+	snprintf(out, sizeof(out), e->family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 a, e->port);
+	return json_string(out);
+}
+
+json_t *tunnels_status(const struct tunnels *t, const struct kt_config *cfg)
+{
+	json_t *paths = json_array(), *devs = json_array();
+	int64_t now = (int64_t)time(NULL);
+
+	for (size_t i = 0; i < t->n_dev; i++) {
+		const struct tun_device *dv = &t->dev[i];
+		const struct kt_line *line = &cfg->lines[dv->line];
+
+		json_array_append_new(devs, json_pack(
+			"{s:s, s:s, s:i, s:i, s:s?, s:o}",
+			"interface", dv->ifname, "line", line->name,
+			"port", dv->port, "peers", (int)dv->n_peers,
+			"fault", dv->fault[0] ? dv->fault : NULL,
+			"drops", drops_json(dv->dev_drops, NULL)));
+		for (size_t p = 0; p < dv->n_peers && cfg->tunnel.enabled; p++) {
+			const struct kt_msg_tun_stats *st = &dv->stats[p];
+			const char *name;
+
+			peer_of(cfg, dv, p, &name);
+			json_array_append_new(paths, json_pack(
+				"{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o,"
+				" s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:b}",
+				"interface", dv->ifname,
+				"peer", name,
+				"peer-role", dv->hub >= 0 ? "hub" : "site",
+				"line", line->name,
+				"line-kind", kt_line_kind_name(line->kind),
+				"suite", t->suite,
+				"session", st->has_session,
+				"last-handshake", st->last_handshake
+					? json_integer(st->last_handshake) : json_null(),
+				"handshake-age", st->last_handshake
+					? json_integer(now - st->last_handshake) : json_null(),
+				"rx-bytes", (json_int_t)st->rx_bytes,
+				"tx-bytes", (json_int_t)st->tx_bytes,
+				"rx-packets", (json_int_t)st->rx_packets,
+				"tx-packets", (json_int_t)st->tx_packets,
+				"handshakes", (json_int_t)st->handshakes,
+				"drops", drops_json(st->drops, NULL),
+				"endpoint", endpoint_json(&st->endpoint),
+				"reported", dv->stats_ms[p] != 0));
+		}
+	}
+	return json_pack("{s:b, s:s, s:s?, s:i, s:s?, s:o, s:o, s:i}",
+			 "enabled", cfg->tunnel.enabled && t->built,
+			 "suite", cfg->tunnel.enabled ? cfg->tunnel.suite : "",
+			 "public-key", t->public_key[0] ? t->public_key : NULL,
+			 "generation", (int)t->generation,
+			 "fault", t->fault[0] ? t->fault : NULL,
+			 "devices", devs, "paths", paths,
+			 "refused-stats", (int)t->stats_refused);
+}

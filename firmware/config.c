@@ -15,7 +15,9 @@
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include "generated/autoconf.h"
+#include "keys.h"
 #include "log.h"
+#include "suite.h"
 #include "text.h"
 
 struct ctx {
@@ -24,6 +26,12 @@ struct ctx {
 	struct kt_config *cfg;
 	struct kt_config_error *err;
 	uint8_t *seen;		/* per node: visited once already */
+	const struct kt_suite *suite;	/* tunnel.suite, once parsed */
+	yaml_node_t *tunnel_port;	/* checked again once the hubs are known */
+	/* The hub or site entry being parsed: its tunnel fields share one
+	 * set of field functions. */
+	struct kt_tunnel_peer *peer;
+	const char *peer_name;
 };
 
 typedef int (*field_fn)(struct ctx *c, yaml_node_t *v, const char *path,
@@ -213,6 +221,47 @@ static int addr_field(struct ctx *c, yaml_node_t *n, const char *path,
 
 	if (!r && !kt_addr_parse(s, a))
 		r = fail(c, n, path, "'%s' is not an IPv4 or IPv6 address", s);
+	return r;
+}
+
+/* A whole number in [min, max], decimal digits only: YAML itself would
+ * read 0x10, 1e3, +5 or 010 (octal in YAML 1.1) as numbers too, and a
+ * reader of the file could take them for something else. */
+static int uint_field(struct ctx *c, yaml_node_t *n, const char *path,
+		      unsigned min, unsigned max, unsigned *out)
+{
+	unsigned long v = 0;
+	const char *s;
+	int r = scalar(c, n, path, &s, 64);
+
+	if (r)
+		return r;
+	for (const char *d = s; *d; d++) {
+		if (*d < '0' || *d > '9')
+			return fail(c, n, path, "'%s' is not a decimal number "
+				    "(digits only) from %u to %u", s, min, max);
+		if (v <= max)	/* stops growing once out of range */
+			v = v * 10 + (unsigned long)(*d - '0');
+	}
+	if (s[0] == '0' && s[1])
+		return fail(c, n, path, "'%s' has a leading zero; write a "
+			    "decimal number from %u to %u", s, min, max);
+	if (v < min || v > max)
+		return fail(c, n, path, "%s is out of range (%u to %u)", s, min,
+			    max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* A key file's path: the daemon reads it later, from whatever directory
+ * it runs in, so a relative path would depend on that. */
+static int path_field(struct ctx *c, yaml_node_t *n, const char *path,
+		      char *dst)
+{
+	int r = copy_scalar(c, n, path, dst, KT_PATH_MAX);
+
+	if (!r && dst[0] != '/')
+		r = fail(c, n, path, "'%s' is not an absolute path", dst);
 	return r;
 }
 
@@ -443,6 +492,12 @@ static int check_overlap(struct ctx *c, yaml_node_t *v, const char *p,
 				    c->cfg->segments[i].name,
 				    kt_prefix_str(&c->cfg->segments[i].address, a,
 						  sizeof(a)));
+	/* The tunnel address is the box's too; it is parsed before the
+	 * segments, which must leave it alone. */
+	if (c->cfg->tunnel.enabled &&
+	    kt_prefix_contains(pf, &c->cfg->tunnel.address))
+		return fail(c, v, p, "contains the tunnel address %s",
+			    kt_addr_str(&c->cfg->tunnel.address, a, sizeof(a)));
 	return 0;
 }
 
@@ -521,6 +576,300 @@ static int f_lines(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 	return walk_list(c, v, p, KT_MAX_LINES, f_line);
 }
 
+/* --- tunnel --- */
+
+static int f_tun_suite(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	const char *s;
+	int r = scalar(c, v, p, &s, 64);
+
+	(void)o;
+	if (r)
+		return r;
+	c->suite = kt_suite_find(s);
+	if (!c->suite)
+		return fail(c, v, p, "'%s' is not one of: %s, %s", s,
+			    kt_suite_wireguard.name, kt_suite_cryptrec.name);
+	snprintf(c->cfg->tunnel.suite, sizeof(c->cfg->tunnel.suite), "%s",
+		 c->suite->name);
+	return 0;
+}
+
+static int f_tun_private_key(struct ctx *c, yaml_node_t *v, const char *p,
+			     void *o)
+{
+	(void)o;
+	return path_field(c, v, p, c->cfg->tunnel.private_key);
+}
+
+static int f_tun_port(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	unsigned u;
+	int r = uint_field(c, v, p, 1, 65535, &u);
+
+	(void)o;
+	if (!r) {
+		c->cfg->tunnel.port = (uint16_t)u;
+		c->tunnel_port = v;
+	}
+	return r;
+}
+
+/* Inside a line's or a segment's prefix, the tunnel address would be
+ * routed out of that port instead of into the tunnels. */
+static int f_tun_address(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	struct kt_prefix host;
+	int r = addr_field(c, v, p, &c->cfg->tunnel.address);
+
+	(void)o;
+	if (r)
+		return r;
+	kt_prefix_host(&c->cfg->tunnel.address, &host);
+	return check_overlap(c, v, p, &host);
+}
+
+static int f_tun_keepalive(struct ctx *c, yaml_node_t *v, const char *p,
+			   void *o)
+{
+	unsigned u;
+	int r = uint_field(c, v, p, 0, 3600, &u);
+
+	(void)o;
+	if (!r)
+		c->cfg->tunnel.keepalive_s = (uint16_t)u;
+	return r;
+}
+
+/* At least IPv6's minimum link MTU; at most what fits in an Ethernet
+ * frame's payload. */
+static int f_tun_mtu(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	unsigned u;
+	int r = uint_field(c, v, p, 1280, 1500, &u);
+
+	(void)o;
+	if (!r)
+		c->cfg->tunnel.mtu = (uint16_t)u;
+	return r;
+}
+
+static int f_tunnel(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	/* suite first: the hubs' and sites' public keys are decoded with
+	 * it. */
+	static const struct field f[] = {
+		{ "suite", true, f_tun_suite },
+		{ "private-key", true, f_tun_private_key },
+		{ "port", true, f_tun_port },
+		{ "address", true, f_tun_address },
+		{ "keepalive", false, f_tun_keepalive },
+		{ "mtu", false, f_tun_mtu },
+	};
+	struct kt_tunnel *t = &c->cfg->tunnel;
+	int r;
+
+	/* A site keeps the paths through NAT on the carriers open; a hub
+	 * only answers. */
+	t->keepalive_s = c->cfg->role == KT_ROLE_SITE ?
+			 KT_KEEPALIVE_SITE_DEFAULT : 0;
+	t->mtu = KT_TUNNEL_MTU_DEFAULT;
+	r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), o);
+	/* Set once the section is whole: from here on check_overlap holds
+	 * the segments, parsed later, against the address (and not the
+	 * address against itself, in f_tun_address). */
+	if (!r)
+		t->enabled = true;
+	return r;
+}
+
+/* --- tunnel peers: a site's hubs, a hub's sites --- */
+
+/* A box has one list or the other, by role: the peers parsed before the
+ * current one, for the checks across them. */
+static size_t peers_before(const struct ctx *c)
+{
+	return c->cfg->role == KT_ROLE_HUB ? c->cfg->n_sites : c->cfg->n_hubs;
+}
+
+static const struct kt_tunnel_peer *peer_at(const struct ctx *c, size_t i,
+					    const char **name)
+{
+	if (c->cfg->role == KT_ROLE_HUB) {
+		*name = c->cfg->sites[i].name;
+		return &c->cfg->sites[i].peer;
+	}
+	*name = c->cfg->hubs[i].name;
+	return &c->cfg->hubs[i].peer;
+}
+
+static const char *peer_kind(const struct ctx *c)
+{
+	return c->cfg->role == KT_ROLE_HUB ? "site" : "hub";
+}
+
+/* A hub picks the site whose tunnel carries a packet by the destination:
+ * the site whose address or routes hold it (cryptokey routing). Two sites
+ * claiming the same addresses would make that choice ambiguous. A site's
+ * hubs may carry the same routes: each hub has tunnels of its own. */
+static int check_site_overlap(struct ctx *c, yaml_node_t *v, const char *p,
+			      const struct kt_prefix *pf, const char *what)
+{
+	char b[KT_PREFIX_STRLEN];
+
+	if (c->cfg->role != KT_ROLE_HUB)
+		return 0;
+	for (size_t i = 0; i < c->cfg->n_sites; i++) {
+		const struct kt_remote_site *s = &c->cfg->sites[i];
+		struct kt_prefix host;
+
+		kt_prefix_host(&s->peer.address, &host);
+		if (kt_prefix_overlap(pf, &host))
+			return fail(c, v, p, "%s of site '%s' overlaps the "
+				    "address %s of site '%s' (which site's tunnel "
+				    "would carry it?)", what, c->peer_name,
+				    kt_addr_str(&s->peer.address, b, sizeof(b)),
+				    s->name);
+		for (size_t j = 0; j < s->peer.n_routes; j++)
+			if (kt_prefix_overlap(pf, &s->peer.routes[j]))
+				return fail(c, v, p, "%s of site '%s' overlaps "
+					    "route %s of site '%s' (which site's "
+					    "tunnel would carry it?)", what,
+					    c->peer_name,
+					    kt_prefix_str(&s->peer.routes[j], b,
+							  sizeof(b)), s->name);
+	}
+	return 0;
+}
+
+/* A hub's tunnel keys on a site without a tunnel would be dropped
+ * silently; refuse them like an unknown key. */
+static int need_tunnel(struct ctx *c, yaml_node_t *v, const char *p)
+{
+	if (!c->cfg->tunnel.enabled)
+		return fail(c, v, p, "needs a 'tunnel' section (this file has "
+			    "none)");
+	return 0;
+}
+
+static int f_peer_public_key(struct ctx *c, yaml_node_t *v, const char *p,
+			     void *o)
+{
+	struct kt_tunnel_peer *pe = c->peer;
+	const char *s;
+	int r;
+
+	(void)o;
+	if ((r = need_tunnel(c, v, p)) || (r = scalar(c, v, p, &s, 256)))
+		return r;
+	if (kt_key_decode(s, pe->public_key, c->suite->pub_len))
+		return fail(c, v, p, "'%.48s' is not a public key of suite %s "
+			    "(%zu bytes in base64)", s, c->suite->name,
+			    c->suite->pub_len);
+	pe->public_key_len = c->suite->pub_len;
+	/* One key, one peer: the handshake tells peers apart by key. */
+	for (size_t i = 0; i < peers_before(c); i++) {
+		const char *name;
+		const struct kt_tunnel_peer *q = peer_at(c, i, &name);
+
+		if (!memcmp(q->public_key, pe->public_key, pe->public_key_len))
+			return fail(c, v, p, "%s '%s' has the same public key "
+				    "as %s '%s'", peer_kind(c), c->peer_name,
+				    peer_kind(c), name);
+	}
+	return 0;
+}
+
+static int f_peer_address(struct ctx *c, yaml_node_t *v, const char *p,
+			  void *o)
+{
+	struct kt_tunnel_peer *pe = c->peer;
+	struct kt_prefix host;
+	char a[KT_PREFIX_STRLEN], what[KT_PREFIX_STRLEN + 8];
+	int r;
+
+	(void)o;
+	if ((r = need_tunnel(c, v, p)) || (r = addr_field(c, v, p, &pe->address)))
+		return r;
+	if (pe->address.family != c->cfg->tunnel.address.family)
+		return fail(c, v, p, "address family differs from the tunnel "
+			    "address %s", kt_addr_str(&c->cfg->tunnel.address,
+						      a, sizeof(a)));
+	if (kt_addr_equal(&pe->address, &c->cfg->tunnel.address))
+		return fail(c, v, p, "%s is this box's own tunnel address",
+			    kt_addr_str(&pe->address, a, sizeof(a)));
+	for (size_t i = 0; i < peers_before(c); i++) {
+		const char *name;
+		const struct kt_tunnel_peer *q = peer_at(c, i, &name);
+
+		if (kt_addr_equal(&q->address, &pe->address))
+			return fail(c, v, p, "%s '%s' has the same address as "
+				    "%s '%s' (%s)", peer_kind(c), c->peer_name,
+				    peer_kind(c), name,
+				    kt_addr_str(&pe->address, a, sizeof(a)));
+	}
+	kt_prefix_host(&pe->address, &host);
+	snprintf(what, sizeof(what), "address %s",
+		 kt_addr_str(&pe->address, a, sizeof(a)));
+	return check_site_overlap(c, v, p, &host, what);
+}
+
+static int f_peer_route(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
+{
+	struct kt_tunnel_peer *pe = c->peer;
+	char a[KT_PREFIX_STRLEN], what[KT_PREFIX_STRLEN + 8];
+	int r = prefix_field(c, v, p, &pe->routes[i]);
+
+	if (r)
+		return r;
+	pe->n_routes = i + 1;
+	snprintf(what, sizeof(what), "route %s",
+		 kt_prefix_str(&pe->routes[i], a, sizeof(a)));
+	return check_site_overlap(c, v, p, &pe->routes[i], what);
+}
+
+static int f_peer_routes(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	int r;
+
+	(void)o;
+	if ((r = need_tunnel(c, v, p)))
+		return r;
+	return walk_list(c, v, p, KT_MAX_ROUTES, f_peer_route);
+}
+
+static int f_peer_preshared_key(struct ctx *c, yaml_node_t *v, const char *p,
+				void *o)
+{
+	int r;
+
+	(void)o;
+	if ((r = need_tunnel(c, v, p)))
+		return r;
+	return path_field(c, v, p, c->peer->preshared_key);
+}
+
+/* Keys that walk_map cannot require by itself: a hub's are required only
+ * when the file has a tunnel section. */
+static int require_peer_keys(struct ctx *c, yaml_node_t *v, const char *p)
+{
+	char sub[128];
+
+	if (!c->cfg->tunnel.enabled)
+		return 0;
+	if (!c->peer->public_key_len) {
+		snprintf(sub, sizeof(sub), "%s.public-key", p);
+		return fail(c, v, sub, "missing key 'public-key' (needed with "
+			    "a 'tunnel' section)");
+	}
+	if (!c->peer->address.family) {
+		snprintf(sub, sizeof(sub), "%s.address", p);
+		return fail(c, v, sub, "missing key 'address' (needed with a "
+			    "'tunnel' section)");
+	}
+	return 0;
+}
+
 /* --- hubs --- */
 
 static int f_hub_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
@@ -574,12 +923,23 @@ static int f_hub_endpoints(struct ctx *c, yaml_node_t *v, const char *p, void *o
 
 static int f_hub(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
 {
+	/* name first: the tunnel keys' errors name the hub. */
 	static const struct field f[] = {
 		{ "name", true, f_hub_name },
 		{ "endpoints", true, f_hub_endpoints },
+		{ "public-key", false, f_peer_public_key },
+		{ "address", false, f_peer_address },
+		{ "routes", false, f_peer_routes },
+		{ "preshared-key", false, f_peer_preshared_key },
 	};
-	int r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), &c->cfg->hubs[i]);
+	struct kt_hub *h = &c->cfg->hubs[i];
+	int r;
 
+	c->peer = &h->peer;
+	c->peer_name = h->name;
+	r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), h);
+	if (!r)
+		r = require_peer_keys(c, v, p);
 	if (!r)
 		c->cfg->n_hubs = i + 1;
 	return r;
@@ -587,10 +947,67 @@ static int f_hub(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
 
 static int f_hubs(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 {
+	const struct kt_tunnel *t = &c->cfg->tunnel;
+	unsigned long last;
+	int r;
+
 	(void)o;
 	if (c->cfg->role == KT_ROLE_HUB)
 		return fail(c, v, p, "a hub has no hubs of its own");
-	return walk_list(c, v, p, KT_MAX_HUBS, f_hub);
+	if ((r = walk_list(c, v, p, KT_MAX_HUBS, f_hub)) || !t->enabled)
+		return r;
+	/* A site's path i (one per hub and line) uses UDP port port + i. */
+	last = t->port + c->cfg->n_hubs * c->cfg->n_lines - 1;
+	if (last > 65535)
+		return fail(c, c->tunnel_port, "tunnel.port", "%zu hubs on %zu "
+			    "lines take ports %u to %lu; the last must be at "
+			    "most 65535", c->cfg->n_hubs, c->cfg->n_lines,
+			    t->port, last);
+	return 0;
+}
+
+/* --- sites (a hub's) --- */
+
+static int f_remote_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	return unique_name(c, v, p, ((struct kt_remote_site *)o)->name, "site",
+			   c->cfg->sites[0].name, c->cfg->n_sites,
+			   sizeof(struct kt_remote_site));
+}
+
+static int f_remote_site(struct ctx *c, yaml_node_t *v, const char *p,
+			 size_t i)
+{
+	/* name first: the errors name the site; address before routes,
+	 * both checked against the sites before. */
+	static const struct field f[] = {
+		{ "name", true, f_remote_name },
+		{ "public-key", true, f_peer_public_key },
+		{ "address", true, f_peer_address },
+		{ "routes", false, f_peer_routes },
+		{ "preshared-key", false, f_peer_preshared_key },
+	};
+	struct kt_remote_site *s = &c->cfg->sites[i];
+	int r;
+
+	c->peer = &s->peer;
+	c->peer_name = s->name;
+	r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), s);
+	if (!r)
+		c->cfg->n_sites = i + 1;
+	return r;
+}
+
+static int f_sites(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+{
+	(void)o;
+	if (c->cfg->role != KT_ROLE_HUB)
+		return fail(c, v, p, "only a hub lists sites (a site's tunnels "
+			    "go to its hubs)");
+	if (!c->cfg->tunnel.enabled)
+		return fail(c, v, p, "needs a 'tunnel' section (this file has "
+			    "none)");
+	return walk_list(c, v, p, KT_MAX_SITES, f_remote_site);
 }
 
 /* --- segments --- */
@@ -667,7 +1084,14 @@ static int f_root(struct ctx *c, yaml_node_t *root)
 		{ "site", true, f_site },
 		{ "log", false, f_log },
 		{ "lines", true, f_lines },
+		/* tunnel after lines and before hubs, sites and segments:
+		 * its address is checked against the lines' and segments'
+		 * prefixes and the peers' addresses, its suite decodes the
+		 * peers' keys, and without it their tunnel keys are
+		 * refused. */
+		{ "tunnel", false, f_tunnel },
 		{ "hubs", false, f_hubs },
+		{ "sites", false, f_sites },
 		{ "segments", true, f_segments },
 	};
 	int r = walk_map(c, root, "", f, sizeof(f) / sizeof(f[0]), NULL);

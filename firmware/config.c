@@ -1252,6 +1252,19 @@ const char *kt_config_error_str(const struct kt_config_error *e, char *buf,
 	return buf;
 }
 
+size_t kt_config_paths(const struct kt_config *cfg)
+{
+	size_t n = 0;
+
+	if (!cfg->tunnel.enabled)
+		return 0;
+	if (cfg->role == KT_ROLE_HUB)
+		return cfg->n_lines * cfg->n_sites;
+	for (size_t h = 0; h < cfg->n_hubs; h++)
+		n += cfg->hubs[h].n_endpoints;
+	return n;
+}
+
 const char *kt_role_name(enum kt_role r)
 {
 	return r == KT_ROLE_HUB ? "hub" : "site";

@@ -138,6 +138,10 @@ int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 const char *kt_config_error_str(const struct kt_config_error *e, char *buf,
 				size_t len);
 
+/* Tunnel paths the file asks for: a site's hub endpoints, a hub's lines
+ * times its sites; 0 without a tunnel section. */
+size_t kt_config_paths(const struct kt_config *cfg);
+
 const char *kt_role_name(enum kt_role r);
 const char *kt_line_kind_name(enum kt_line_kind k);
 const char *kt_seg_kind_name(enum kt_seg_kind k);

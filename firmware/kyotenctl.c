@@ -285,9 +285,14 @@ static int cmd_check_config(int argc, char **argv)
 		fprintf(stderr, "%s\n", kt_config_error_str(&e, msg, sizeof(msg)));
 		return EXIT_REFUSED;
 	}
-	printf(_("%s: valid: site %s, %s role, %zu lines, %zu hubs, %zu segments\n"),
+	printf(_("%s: valid: site %s, %s role, %zu lines, %zu hubs, %zu segments"),
 	       argv[1], cfg.site_id, kt_role_name(cfg.role), cfg.n_lines,
 	       cfg.n_hubs, cfg.n_segments);
+	if (cfg.tunnel.enabled)
+		printf(_("; tunnels: suite %s, %zu paths\n"), cfg.tunnel.suite,
+		       kt_config_paths(&cfg));
+	else
+		printf(_("; no tunnels\n"));
 	return 0;
 }
 

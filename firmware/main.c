@@ -354,9 +354,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("%s: valid (site %s, %s role, %zu lines, %zu hubs, "
-		       "%zu segments)\n", d.config_path, cfg.site_id,
-		       kt_role_name(cfg.role), cfg.n_lines, cfg.n_hubs,
-		       cfg.n_segments);
+		       "%zu segments, %zu tunnel paths)\n", d.config_path,
+		       cfg.site_id, kt_role_name(cfg.role), cfg.n_lines, cfg.n_hubs,
+		       cfg.n_segments, kt_config_paths(&cfg));
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);

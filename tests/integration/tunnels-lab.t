@@ -33,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "1..16"
+echo "1..17"
 
 lab() { "$LABCMD" --name "$A" "$@"; }
 tunnels() { lab ctl "$1" show tunnels --json; }
@@ -55,6 +55,12 @@ ok "lab with $SITES sites and kyotend comes up (suite cryptrec)" lab up "$SITES"
 # The engine reports counters every second; handshakes take milliseconds.
 ok "every site has 4 paths with a session, every hub 2 per site" \
 	wait_for 20 every_site_up
+
+check_summary() {
+	"$BUILD/kyotenctl" check-config "/run/kyoten-lab/$A/hub1/kyoten.yaml" |
+		tee /dev/stderr | grep -q "tunnels: suite cryptrec, $((2 * SITES)) paths"
+}
+ok "check-config counts a hub's paths (2 lines x $SITES sites)" check_summary
 
 check_paths() {
 	tunnels site1 >"$dir/site1.json"

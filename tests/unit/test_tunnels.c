@@ -140,7 +140,10 @@ static int setup(void **state)
 	kt_wipe(priv, sizeof(priv));
 	pubkey(f->hub_pub[0]);
 	pubkey(f->hub_pub[1]);
-	assert_int_equal(sys_init(&f->sys, "dummy"), 0);
+	/* Directly, not by name: boards without CONFIG_SYS_DUMMY (arm64)
+	 * still link the dummy backend for their tests. */
+	f->sys.ops = &sys_dummy_ops;
+	assert_int_equal(f->sys.ops->init(&f->sys), 0);
 	assert_true(sys_dummy_link_add(&f->sys, "eth0", true) > 0);
 	assert_true(sys_dummy_link_add(&f->sys, "eth1", true) > 0);
 	assert_int_equal(kt_loop_init(&f->loop), 0);

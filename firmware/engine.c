@@ -259,7 +259,7 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 		break;
 	}
 	case KT_MSG_TUN_STATS:
-		kt_tunnels_stats(d, (const struct kt_msg_tun_stats *)(void *)m.data);
+		kt_tunnels_stats(d, (const struct kt_msg_tun_stats_batch *)(void *)m.data);
 		break;
 	case KT_MSG_PONG: {
 		uint64_t cookie;
@@ -551,7 +551,11 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 	struct kt_msg m;
 	int err;
 
-	(void)events;
+	if (events & EPOLLOUT)
+		etun_writable();
+	/* The channel blocks: read only what epoll says is there. */
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 	err = kt_msg_recv(h->fd, PARENT_ALLOWED, &m);
 	if (err == -EPIPE) {
 		kt_loop_stop(&eng.loop);
@@ -600,9 +604,20 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 	kt_wipe(m.data, m.hdr.len);
 }
 
-static void send_to_parent(uint16_t type, const void *p, size_t len)
+/* Counters never wait for the parent (a busy parent must not stall the
+ * data plane): a full channel says -EAGAIN, and the rest follows when
+ * it has room (EPOLLOUT). */
+static int send_to_parent(uint16_t type, const void *p, size_t len)
 {
-	kt_msg_send(ENGINE_FD, type, 0, p, len, -1);
+	return kt_msg_try_send(ENGINE_FD, type, 0, p, len, -1);
+}
+
+static void want_write(bool on)
+{
+	uint32_t ev = EPOLLIN | (on ? EPOLLOUT : 0);
+
+	if (eng.ch.events != ev)
+		kt_loop_fd_mod(&eng.loop, &eng.ch, ev);
 }
 
 static void engine_signal(struct kt_loop *l, int signo)
@@ -646,7 +661,7 @@ int engine_main(void)
 	hello.chrooted = eng.chrooted;
 	hello.no_new_privs = eng.no_new_privs;
 	snprintf(hello.role, sizeof(hello.role), "engine");
-	if (etun_init(&eng.loop, send_to_parent))
+	if (etun_init(&eng.loop, send_to_parent, want_write))
 		return 1;
 	kt_msg_send(ENGINE_FD, KT_MSG_HELLO, 0, &hello, sizeof(hello), -1);
 	err = kt_loop_run(&eng.loop);

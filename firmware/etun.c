@@ -37,7 +37,8 @@ struct etun_dev {
 
 static struct {
 	struct kt_loop *loop;
-	void (*send)(uint16_t type, const void *p, size_t len);
+	int (*send)(uint16_t type, const void *p, size_t len);
+	void (*want_write)(bool on);
 	/* Allocated, never moved: the loop and the device hold pointers
 	 * into them. */
 	struct etun_dev *cur[KT_MSG_TUN_DEVICES], *next[KT_MSG_TUN_DEVICES];
@@ -45,6 +46,13 @@ static struct {
 	bool staging;
 	unsigned refused;		/* messages of this set refused */
 	struct kt_timer stats;
+	/* A round of counters: where it is, and a batch the channel had no
+	 * room for. */
+	bool round;
+	size_t at_dev;
+	uint32_t at_peer;		/* UINT32_MAX: the device's own entry */
+	bool pending;
+	struct kt_msg_tun_stats_batch batch;
 } et;
 
 static void dev_free(struct etun_dev *e)
@@ -80,11 +88,13 @@ static void set_clear(struct etun_dev **set)
 static void send_stats(struct kt_timer *t);
 
 int etun_init(struct kt_loop *loop,
-	      void (*send)(uint16_t type, const void *p, size_t len))
+	      int (*send)(uint16_t type, const void *p, size_t len),
+	      void (*want_write)(bool on))
 {
 	memset(&et, 0, sizeof(et));
 	et.loop = loop;
 	et.send = send;
+	et.want_write = want_write;
 	et.stats.cb = send_stats;
 	return kt_timer_set(loop, &et.stats, ETUN_STATS_MS);
 }
@@ -314,6 +324,8 @@ void etun_done(const struct kt_msg_config *c)
 	/* Old devices go first: the new ones share their descriptors'
 	 * interfaces and sockets (duplicates). */
 	set_clear(et.cur);
+	/* A round in progress counted the old set. */
+	et.round = et.pending = false;
 	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
 		struct etun_dev *e = et.next[i];
 
@@ -351,48 +363,101 @@ static void stats_endpoint(const struct kt_peer *p, struct kt_msg_sockaddr *o)
 	}
 }
 
-/* Every second: each path's counters to the parent (which shows them),
- * and a new handshake on a site's path that has no session. The
+static void stats_fill(struct kt_msg_tun_stats *st, size_t dev, uint32_t peer)
+{
+	struct etun_dev *e = et.cur[dev];
+
+	memset(st, 0, sizeof(*st));
+	st->tun_generation = et.generation;
+	st->device = (uint32_t)dev;
+	st->peer = peer;
+	if (peer == UINT32_MAX) {
+		for (int d = 0; d < KT_DROP_COUNT; d++)
+			st->drops[d] = e->dev.drops[d];
+	} else {
+		struct kt_peer *p = e->peers[peer];
+
+		st->has_session = kt_peer_has_session(p);
+		st->last_handshake = p->last_handshake_rt;
+		st->rx_bytes = p->stats.rx_bytes;
+		st->tx_bytes = p->stats.tx_bytes;
+		st->rx_packets = p->stats.rx_packets;
+		st->tx_packets = p->stats.tx_packets;
+		st->handshakes = p->stats.handshakes;
+		for (int d = 0; d < KT_DROP_COUNT; d++)
+			st->drops[d] = p->stats.drops[d];
+		stats_endpoint(p, &st->endpoint);
+	}
+}
+
+/* The next batch of this round from the cursor; false when the round is
+ * over. */
+static bool stats_next_batch(void)
+{
+	et.batch.n = 0;
+	for (; et.at_dev < KT_MSG_TUN_DEVICES; et.at_dev++, et.at_peer = UINT32_MAX) {
+		struct etun_dev *e = et.cur[et.at_dev];
+
+		if (!e)
+			continue;
+		while (et.at_peer == UINT32_MAX || et.at_peer < e->n_peers) {
+			if (et.batch.n == KT_MSG_TUN_STATS_BATCH)
+				return true;
+			stats_fill(&et.batch.s[et.batch.n++], et.at_dev, et.at_peer);
+			et.at_peer++;	/* UINT32_MAX wraps to peer 0 */
+		}
+	}
+	return et.batch.n > 0;
+}
+
+/* Sends batches until the round is done or the channel is full. */
+static void stats_pump(void)
+{
+	while (et.round) {
+		if (!et.pending) {
+			if (!stats_next_batch()) {
+				et.round = false;
+				break;
+			}
+			et.pending = true;
+		}
+		if (et.send(KT_MSG_TUN_STATS, &et.batch, sizeof(et.batch)) == -EAGAIN) {
+			et.want_write(true);
+			return;
+		}
+		/* Sent, or failed for good (the parent is gone and the
+		 * engine is about to stop): on to the next. */
+		et.pending = false;
+	}
+	et.want_write(false);
+}
+
+void etun_writable(void)
+{
+	stats_pump();
+}
+
+/* Every second: a new handshake on a site's path that has no session,
+ * and each path's counters to the parent (which shows them). The
  * whitepaper's initiator gives up after REKEY_ATTEMPT_TIME until traffic
  * asks again; a branch box keeps its paths up whether or not traffic
  * flows, so that failover always has somewhere to go. */
 static void send_stats(struct kt_timer *t)
 {
-	struct kt_msg_tun_stats st;
-
 	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
 		struct etun_dev *e = et.cur[i];
 
-		if (!e)
-			continue;
-		memset(&st, 0, sizeof(st));
-		st.tun_generation = et.generation;
-		st.device = (uint32_t)i;
-		st.peer = UINT32_MAX;
-		for (int d = 0; d < KT_DROP_COUNT; d++)
-			st.drops[d] = e->dev.drops[d];
-		et.send(KT_MSG_TUN_STATS, &st, sizeof(st));
-		for (uint32_t p = 0; p < e->n_peers; p++) {
-			struct kt_peer *pe = e->peers[p];
-
-			if (e->initiate && pe->has_endpoint && !kt_peer_has_session(pe))
-				kt_peer_initiate(pe);
-			memset(&st, 0, sizeof(st));
-			st.tun_generation = et.generation;
-			st.device = (uint32_t)i;
-			st.peer = p;
-			st.has_session = kt_peer_has_session(pe);
-			st.last_handshake = pe->last_handshake_rt;
-			st.rx_bytes = pe->stats.rx_bytes;
-			st.tx_bytes = pe->stats.tx_bytes;
-			st.rx_packets = pe->stats.rx_packets;
-			st.tx_packets = pe->stats.tx_packets;
-			st.handshakes = pe->stats.handshakes;
-			for (int d = 0; d < KT_DROP_COUNT; d++)
-				st.drops[d] = pe->stats.drops[d];
-			stats_endpoint(pe, &st.endpoint);
-			et.send(KT_MSG_TUN_STATS, &st, sizeof(st));
-		}
+		for (uint32_t p = 0; e && e->initiate && p < e->n_peers; p++)
+			if (e->peers[p]->has_endpoint &&
+			    !kt_peer_has_session(e->peers[p]))
+				kt_peer_initiate(e->peers[p]);
+	}
+	/* A round the parent has not taken in yet is not doubled. */
+	if (!et.round) {
+		et.round = true;
+		et.at_dev = 0;
+		et.at_peer = UINT32_MAX;
+		stats_pump();
 	}
 	kt_timer_set(et.loop, t, ETUN_STATS_MS);
 }

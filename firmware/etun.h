@@ -14,10 +14,15 @@
 /* Counters go to the parent this often. */
 #define ETUN_STATS_MS 1000
 
-/* send: how a stats message reaches the parent. */
+/* send: how counters reach the parent, without waiting (-EAGAIN when
+ * the channel is full); want_write: ask for etun_writable() once it has
+ * room again (or stop asking). */
 int etun_init(struct kt_loop *loop,
-	      void (*send)(uint16_t type, const void *p, size_t len));
+	      int (*send)(uint16_t type, const void *p, size_t len),
+	      void (*want_write)(bool on));
 void etun_uninit(void);
+/* The channel to the parent has room: send the rest of the counters. */
+void etun_writable(void);
 
 void etun_begin(const struct kt_msg_config *c);
 /* Each takes the message's descriptor (closing it when refused). */

@@ -116,7 +116,7 @@ void kyotend_reap(struct kyotend *d);
 bool kt_tunnels_changed(struct kyotend *d);
 uint32_t kt_tunnels_generation(struct kyotend *d);
 void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg);
-void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats *st);
+void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b);
 
 /* ctl.c */
 int ctl_init(struct kyotend *d);

@@ -53,10 +53,15 @@ void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg)
 	tunnels_send(&d->tunnels, cfg, to_engine, d);
 }
 
-void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats *st)
+void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b)
 {
-	if (tunnels_stats(&d->tunnels, st, kt_loop_now(&d->loop)))
-		tunnels_stats_refused(&d->tunnels, st);
+	if (b->n == 0 || b->n > KT_MSG_TUN_STATS_BATCH) {
+		tunnels_stats_refused(&d->tunnels, &b->s[0]);
+		return;
+	}
+	for (uint32_t i = 0; i < b->n; i++)
+		if (tunnels_stats(&d->tunnels, &b->s[i], kt_loop_now(&d->loop)))
+			tunnels_stats_refused(&d->tunnels, &b->s[i]);
 }
 
 static void tunnels_retry(struct kt_timer *t)

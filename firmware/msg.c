@@ -21,11 +21,14 @@ static const struct {
 	[KT_MSG_TUN_DEVICE] = { "tun-device", sizeof(struct kt_msg_tun_device), true },
 	[KT_MSG_TUN_SOCKET] = { "tun-socket", sizeof(struct kt_msg_tun_socket), true },
 	[KT_MSG_TUN_PEER] = { "tun-peer", sizeof(struct kt_msg_tun_peer), false },
-	[KT_MSG_TUN_STATS] = { "tun-stats", sizeof(struct kt_msg_tun_stats), false },
+	[KT_MSG_TUN_STATS] = { "tun-stats", sizeof(struct kt_msg_tun_stats_batch), false },
 };
 
 _Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,
 	       "log entry must fit one message");
+_Static_assert(sizeof(struct kt_msg_tun_stats_batch) <= KT_MSG_MAX_PAYLOAD &&
+	       sizeof(struct kt_msg_tun_peer) <= KT_MSG_MAX_PAYLOAD,
+	       "tunnel messages must fit one message");
 
 const char *kt_msg_type_name(unsigned type)
 {
@@ -33,8 +36,8 @@ const char *kt_msg_type_name(unsigned type)
 							    : "unknown";
 }
 
-int kt_msg_send(int sock, uint16_t type, uint32_t peer, const void *payload,
-		size_t len, int pass_fd)
+static int send_flags(int sock, uint16_t type, uint32_t peer,
+		      const void *payload, size_t len, int pass_fd, int flags)
 {
 	struct kt_msg_hdr hdr = { .type = type, .len = (uint16_t)len, .peer = peer };
 	struct iovec iov[2] = {
@@ -62,13 +65,27 @@ int kt_msg_send(int sock, uint16_t type, uint32_t peer, const void *payload,
 		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
 	}
 	for (;;) {
-		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
 
 		if (n >= 0)
 			return 0;
 		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+int kt_msg_send(int sock, uint16_t type, uint32_t peer, const void *payload,
+		size_t len, int pass_fd)
+{
+	return send_flags(sock, type, peer, payload, len, pass_fd, 0);
+}
+
+int kt_msg_try_send(int sock, uint16_t type, uint32_t peer, const void *payload,
+		    size_t len, int pass_fd)
+{
+	int r = send_flags(sock, type, peer, payload, len, pass_fd, MSG_DONTWAIT);
+
+	return r == -EWOULDBLOCK ? -EAGAIN : r;
 }
 
 int kt_msg_check(const uint8_t *buf, size_t n, bool has_fd, uint32_t allowed,

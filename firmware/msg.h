@@ -118,6 +118,16 @@ struct kt_msg_tun_stats {
 	struct kt_msg_sockaddr endpoint;
 };
 
+/* The engine reports paths in batches: a hub's 400 paths are 26 records
+ * a second, not 402. */
+#define KT_MSG_TUN_STATS_BATCH 16
+
+struct kt_msg_tun_stats_batch {
+	uint32_t n;			/* entries used: 1..KT_MSG_TUN_STATS_BATCH */
+	uint32_t pad;
+	struct kt_msg_tun_stats s[KT_MSG_TUN_STATS_BATCH];
+};
+
 struct kt_msg {
 	struct kt_msg_hdr hdr;
 	uint8_t data[KT_MSG_MAX_PAYLOAD];
@@ -130,6 +140,9 @@ struct kt_msg {
 const char *kt_msg_type_name(unsigned type);
 int kt_msg_send(int sock, uint16_t type, uint32_t peer, const void *payload,
 		size_t len, int pass_fd);
+/* The same without waiting: -EAGAIN when the channel is full. */
+int kt_msg_try_send(int sock, uint16_t type, uint32_t peer, const void *payload,
+		    size_t len, int pass_fd);
 /* Receives one message; 0 on success, -EPIPE when the peer closed (or
  * reset), -EAGAIN when nothing is waiting on a non-blocking socket, other
  * negative errno for a refused message (the message is dropped; any passed

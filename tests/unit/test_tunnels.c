@@ -365,14 +365,31 @@ static void test_stats_checked(void **state)
 /* --- a hub, and the engine's side --- */
 
 static struct kt_msg_tun_stats *stats_seen;
-static size_t n_stats;
+static size_t n_stats, n_batches;
+static int room = -1;		/* batches the channel takes; -1: any */
+static bool writable_wanted;
 
-static void engine_out(uint16_t type, const void *p, size_t len)
+static int engine_out(uint16_t type, const void *p, size_t len)
 {
+	const struct kt_msg_tun_stats_batch *b = p;
+
 	assert_int_equal(type, KT_MSG_TUN_STATS);
-	assert_int_equal(len, sizeof(*stats_seen));
-	stats_seen = realloc(stats_seen, (n_stats + 1) * sizeof(*stats_seen));
-	memcpy(&stats_seen[n_stats++], p, len);
+	assert_int_equal(len, sizeof(*b));
+	if (room == 0)
+		return -EAGAIN;
+	if (room > 0)
+		room--;
+	assert_true(b->n >= 1 && b->n <= KT_MSG_TUN_STATS_BATCH);
+	stats_seen = realloc(stats_seen, (n_stats + b->n) * sizeof(*stats_seen));
+	memcpy(&stats_seen[n_stats], b->s, b->n * sizeof(b->s[0]));
+	n_stats += b->n;
+	n_batches++;
+	return 0;
+}
+
+static void want_write(bool on)
+{
+	writable_wanted = on;
 }
 
 static uint64_t clock_ms;
@@ -437,7 +454,8 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	clock_ms = 1000000;
 	f->loop.clock = fake_clock;
 	kt_loop_run_timers(&f->loop);	/* the loop takes the fake time */
-	assert_int_equal(etun_init(&f->loop, engine_out), 0);
+	room = 3;		/* a full channel after 3 batches */
+	assert_int_equal(etun_init(&f->loop, engine_out, want_write), 0);
 	mc.tun_generation = f->t.generation;
 	etun_begin(&mc);
 	for (size_t i = 0; i < n_cap; i++) {
@@ -447,7 +465,21 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	etun_done(&mc);
 	clock_ms += ETUN_STATS_MS;
 	kt_loop_run_timers(&f->loop);
-	/* Every peer of both devices reports, under this set's number. */
+	/* The channel filled: the engine waits for room, not for the parent. */
+	assert_int_equal(n_batches, 3);
+	assert_true(writable_wanted);
+	/* A second tick while the round is unfinished starts no new one. */
+	clock_ms += ETUN_STATS_MS;
+	kt_loop_run_timers(&f->loop);
+	assert_int_equal(n_batches, 3);
+	room = -1;
+	etun_writable();
+	assert_false(writable_wanted);
+	/* 402 entries (2 devices + 400 peers) in batches of 16. */
+	assert_int_equal(n_stats, 402);
+	assert_int_equal(n_batches, (402 + KT_MSG_TUN_STATS_BATCH - 1) /
+				    KT_MSG_TUN_STATS_BATCH);
+	/* Every peer of both devices reports once, under this set's number. */
 	for (size_t i = 0; i < n_stats; i++) {
 		assert_int_equal(stats_seen[i].tun_generation, f->t.generation);
 		assert_int_equal(tunnels_stats(&f->t, &stats_seen[i], clock_ms), 0);
@@ -461,7 +493,7 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	etun_uninit();
 	free(stats_seen);
 	stats_seen = NULL;
-	n_stats = 0;
+	n_stats = n_batches = 0;
 }
 
 static void test_engine_refuses_malformed_sets(void **state)
@@ -476,7 +508,7 @@ static void test_engine_refuses_malformed_sets(void **state)
 	clock_ms = 1000000;
 	f->loop.clock = fake_clock;
 	kt_loop_run_timers(&f->loop);
-	assert_int_equal(etun_init(&f->loop, engine_out), 0);
+	assert_int_equal(etun_init(&f->loop, engine_out, want_write), 0);
 	memset(&d, 0, sizeof(d));
 	memset(&p, 0, sizeof(p));
 	/* Outside a set. */

@@ -50,7 +50,10 @@ static void to_engine(void *arg, uint16_t type, const void *p, size_t len, int f
 
 void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg)
 {
-	tunnels_send(&d->tunnels, cfg, to_engine, d);
+	/* The set the parent built, which is cfg's unless cfg's could not
+	 * be built (then the previous one keeps running). */
+	(void)cfg;
+	tunnels_send(&d->tunnels, to_engine, d);
 }
 
 void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b)
@@ -94,7 +97,7 @@ static void tunnels_mod_uninit(struct kyotend *d)
 
 static json_t *tunnels_mod_status(struct kyotend *d)
 {
-	return tunnels_status(&d->tunnels, &d->cfg);
+	return tunnels_status(&d->tunnels);
 }
 
 static const struct kt_module tunnels_module = {

@@ -42,7 +42,8 @@ int tunnels_init(struct tunnels *t, struct sys *sys, struct kt_loop *loop,
 	t->sys = sys;
 	t->loop = loop;
 	t->retry.cb = retry;
-	return 0;
+	t->cfg = calloc(1, sizeof(*t->cfg));
+	return t->cfg ? 0 : -ENOMEM;
 }
 
 static void device_free(struct tunnels *t, struct tun_device *dv, bool close_tun)
@@ -64,6 +65,8 @@ void tunnels_uninit(struct tunnels *t)
 	for (size_t i = 0; i < t->n_dev; i++)
 		device_free(t, &t->dev[i], true);
 	t->n_dev = 0;
+	free(t->cfg);
+	t->cfg = NULL;
 }
 
 /* --- what the configuration asks for --- */
@@ -312,8 +315,9 @@ static int device_open(struct tunnels *t, const struct kt_config *cfg,
 
 /* Same set, but some devices could not be made last time: try those
  * alone, so that the healthy ones keep their sessions until one heals. */
-static int retry_faults(struct tunnels *t, const struct kt_config *cfg)
+static int retry_faults(struct tunnels *t)
 {
+	const struct kt_config *cfg = t->cfg;
 	size_t healed = 0, faults = 0;
 
 	for (size_t i = 0; i < t->n_dev; i++) {
@@ -358,6 +362,7 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 		if (t->n_dev || t->built) {
 			drop_all(t);
 			t->built = false;
+			t->cfg->tunnel.enabled = false;
 			t->generation++;
 			t->changed = true;
 			log_notice("TUNNELS_OFF", "no tunnel section: tunnels removed");
@@ -374,7 +379,7 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 		return -EINVAL;
 	}
 	if (t->built && !memcmp(fp, t->fingerprint, sizeof(fp)))
-		return retry_faults(t, cfg);
+		return retry_faults(t);
 
 	/* The public key, for status and for whoever configures the peers;
 	 * and a check that the key is one of the suite's. */
@@ -427,6 +432,7 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 	drop_all(t);
 	memcpy(t->dev, next, n * sizeof(next[0]));
 	t->n_dev = n;
+	*t->cfg = *cfg;
 	memcpy(t->fingerprint, fp, sizeof(fp));
 	t->built = true;
 	t->generation++;
@@ -517,9 +523,9 @@ static void send_device(const struct kt_config *cfg, const struct tun_device *dv
 	}
 }
 
-void tunnels_send(struct tunnels *t, const struct kt_config *cfg,
-		  tunnels_send_fn send, void *arg)
+void tunnels_send(struct tunnels *t, tunnels_send_fn send, void *arg)
 {
+	const struct kt_config *cfg = t->cfg;
 	uint8_t priv[KT_SUITE_KEY_LEN];
 	char err[256];
 
@@ -596,8 +602,9 @@ static json_t *endpoint_json(const struct kt_msg_sockaddr *e)
 	return json_string(out);
 }
 
-json_t *tunnels_status(const struct tunnels *t, const struct kt_config *cfg)
+json_t *tunnels_status(const struct tunnels *t)
 {
+	const struct kt_config *cfg = t->cfg;
 	json_t *paths = json_array(), *devs = json_array();
 	int64_t now = (int64_t)time(NULL);
 
@@ -641,7 +648,7 @@ json_t *tunnels_status(const struct tunnels *t, const struct kt_config *cfg)
 		}
 	}
 	return json_pack("{s:b, s:s, s:s?, s:i, s:s?, s:o, s:o, s:i}",
-			 "enabled", cfg->tunnel.enabled && t->built,
+			 "enabled", t->built,
 			 "suite", cfg->tunnel.enabled ? cfg->tunnel.suite : "",
 			 "public-key", t->public_key[0] ? t->public_key : NULL,
 			 "generation", (int)t->generation,

@@ -56,6 +56,9 @@ struct tunnels {
 	struct kt_loop *loop;
 	struct tun_device dev[KT_MSG_TUN_DEVICES];
 	size_t n_dev;
+	/* The configuration the devices were built from: a later file whose
+	 * set could not be built (a bad key) must not be read against them. */
+	struct kt_config *cfg;
 	uint8_t fingerprint[32];	/* of what the devices were built from */
 	bool built;
 	bool changed;			/* the engine has not had this set yet */
@@ -73,7 +76,7 @@ void tunnels_uninit(struct tunnels *t);
 /* Builds the tunnel set `cfg` asks for; nothing when it is what runs. A
  * failure keeps what ran before and is shown as a fault (and retried). */
 int tunnels_apply(struct tunnels *t, const struct kt_config *cfg);
-json_t *tunnels_status(const struct tunnels *t, const struct kt_config *cfg);
+json_t *tunnels_status(const struct tunnels *t);
 /* Records counters the engine sent; refuses what does not fit the set. */
 int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 		  uint64_t now_ms);
@@ -85,8 +88,7 @@ void tunnels_stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st)
  * duplicates); clears `changed`. */
 typedef void (*tunnels_send_fn)(void *arg, uint16_t type, const void *p,
 				size_t len, int fd);
-void tunnels_send(struct tunnels *t, const struct kt_config *cfg,
-		  tunnels_send_fn send, void *arg);
+void tunnels_send(struct tunnels *t, tunnels_send_fn send, void *arg);
 
 /* The interface name of a site's path or a hub's line. */
 void tunnels_ifname(char out[IF_NAMESIZE], int hub, unsigned line);

@@ -213,7 +213,7 @@ static void test_site_messages(void **state)
 	size_t devs = 0, socks = 0, peers = 0;
 
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
-	tunnels_send(&f->t, &f->cfg, capture, NULL);
+	tunnels_send(&f->t, capture, NULL);
 	assert_false(f->t.changed);
 	assert_int_equal(kt_key_read(f->key, priv, err, sizeof(err)), 0);
 	for (size_t i = 0; i < n_cap; i++) {
@@ -254,7 +254,7 @@ static void test_same_file_keeps_the_set(void **state)
 
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	gen = f->t.generation;
-	tunnels_send(&f->t, &f->cfg, capture, NULL);
+	tunnels_send(&f->t, capture, NULL);
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	assert_int_equal(f->t.generation, gen);
 	assert_false(f->t.changed);
@@ -290,11 +290,23 @@ static void test_bad_key_keeps_what_runs(void **state)
 	gen = f->t.generation;
 	assert_int_equal(chmod(f->key, 0644), 0);
 	prefix("172.17.0.0/16", &f->cfg.hubs[0].peer.routes[0]);
+	f->cfg.n_hubs = 1;
 	assert_int_not_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	assert_non_null(strstr(f->t.fault, f->key));
 	assert_int_equal(f->t.generation, gen);
 	assert_int_equal(f->t.n_dev, 3);
 	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
+	/* Status describes the set that runs, hub2's path included, not
+	 * the file that could not be applied. */
+	{
+		json_t *j = tunnels_status(&f->t);
+
+		assert_int_equal(json_array_size(json_object_get(j, "paths")), 3);
+		assert_string_equal(json_string_value(json_object_get(
+			json_array_get(json_object_get(j, "paths"), 2), "peer")), "hub2");
+		json_decref(j);
+	}
+	f->cfg.n_hubs = 2;
 	/* Fixed: applied, fault cleared. */
 	assert_int_equal(chmod(f->key, 0600), 0);
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
@@ -448,7 +460,7 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	assert_int_equal(f->t.dev[1].n_peers, 200);
 	assert_int_equal(metric(f, "10.0.199.0/24", "kt-l1"), 100);
 	assert_int_equal(metric(f, "10.0.199.0/24", "kt-l2"), 201);
-	tunnels_send(&f->t, &f->cfg, capture, NULL);
+	tunnels_send(&f->t, capture, NULL);
 	assert_int_equal(n_cap, 2 * (2 + 200));
 
 	clock_ms = 1000000;

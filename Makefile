@@ -86,7 +86,7 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Segment-separation policy (policy/, docs/policy.md).
-POLICY_SRCS := firmware/yamlwalk.c policy/parse.c
+POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c
 LIB_SRCS += $(POLICY_SRCS)
 CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

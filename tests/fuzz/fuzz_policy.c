@@ -1,0 +1,32 @@
+/* libFuzzer target: the policy parser (policy/parse.c, with the templates
+ * of policy/templates when the input names a model) and the invariant
+ * checker on whatever parses. Run from the top of the tree. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+static const char *const ports[][2] = {
+	{ "wan1", "eth0" }, { "wan2", "eth1" }, { "lan1", "eth2" },
+	{ "lan2", "eth3" }, { "lan3", "eth4" }, { "lan4", "" },
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct kt_port_map map = { ports, 6, size & 1 };
+	const struct kt_pol_source src = { "policy/templates", &map };
+	struct kt_pol_violation v[8];
+	struct kt_policy p;
+	struct kt_config_error err;
+	char msg[600];
+
+	if (kt_policy_parse("fuzz.yaml", data, size, &src, &p, &err)) {
+		kt_config_error_str(&err, msg, sizeof(msg));
+		return 0;
+	}
+	for (size_t i = 0, n = kt_pol_check(&p, v, 8); i < n && i < 8; i++)
+		kt_pol_violation_str(&p, &v[i], msg, sizeof(msg));
+	kt_policy_uninit(&p);
+	return 0;
+}

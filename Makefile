@@ -86,8 +86,10 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Segment-separation policy (policy/, docs/policy.md).
-POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c
+POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
+	policy/explain.c
 LIB_SRCS += $(POLICY_SRCS)
+KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
 CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 

@@ -9,31 +9,34 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Marks the rules for the message catalogue; explain.c translates them. */
+#define N_(s) s
+
 const struct kt_pol_invariant kt_pol_invariants[KT_INV_COUNT] = {
 	[KT_INV_MYNUMBER_INTERNET] = {
 		"mynumber-internet",
-		"no flow joins My Number with an internet segment or the "
-		"internet line, in either direction",
+		N_("no flow joins My Number with an internet segment or the "
+		   "internet line, in either direction"),
 	},
 	[KT_INV_MYNUMBER_LGWAN] = {
 		"mynumber-lgwan-host-port",
-		"My Number and LGWAN meet only through flows to a named "
-		"file-transfer host, by tcp or udp on named ports",
+		N_("My Number and LGWAN meet only through flows to a named "
+		   "file-transfer host, by tcp or udp on named ports"),
 	},
 	[KT_INV_LGWAN_INTERNET] = {
 		"lgwan-internet-relay",
-		"LGWAN and internet meet only through flows to hosts declared "
-		"as relays or screen-transfer servers",
+		N_("LGWAN and internet meet only through flows to hosts declared "
+		   "as relays or screen-transfer servers"),
 	},
 	[KT_INV_MANAGEMENT_PLANE] = {
 		"management-plane",
-		"the box itself is reached only from management segments (the "
-		"management segment and the management tunnel)",
+		N_("the box itself is reached only from management segments (the "
+		   "management segment and the management tunnel)"),
 	},
 	[KT_INV_DEFAULT_DENY] = {
 		"default-deny",
-		"everything not named is denied: a flow for every protocol "
-		"(proto any) needs a host group at both ends",
+		N_("everything not named is denied: a flow for every protocol "
+		   "(proto any) needs a host group at both ends"),
 	},
 };
 

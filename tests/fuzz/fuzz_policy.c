@@ -1,8 +1,10 @@
 /* libFuzzer target: the policy parser (policy/parse.c, with the templates
  * of policy/templates when the input names a model) and the invariant
- * checker on whatever parses. Run from the top of the tree. */
+ * checker and the explanation on whatever parses. Run from the top of
+ * the tree. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "policy.h"
 
@@ -16,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct kt_port_map map = { ports, 6, size & 1 };
 	const struct kt_pol_source src = { "policy/templates", &map };
+	static FILE *null;
 	struct kt_pol_violation v[8];
 	struct kt_policy p;
 	struct kt_config_error err;
@@ -25,6 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kt_config_error_str(&err, msg, sizeof(msg));
 		return 0;
 	}
+	if (!null)
+		null = fopen("/dev/null", "w");
+	kt_pol_explain(&p, null);
 	for (size_t i = 0, n = kt_pol_check(&p, v, 8); i < n && i < 8; i++)
 		kt_pol_violation_str(&p, &v[i], msg, sizeof(msg));
 	kt_policy_uninit(&p);

@@ -65,7 +65,7 @@ static const struct kt_pol_source fixture_src = {
 	.map = &unit_map,
 };
 
-static int parse_policy(const char *text, struct kt_policy *p,
+static inline int parse_policy(const char *text, struct kt_policy *p,
 			struct kt_config_error *e)
 {
 	return kt_policy_parse("site.yaml", (const uint8_t *)text, strlen(text),
@@ -73,7 +73,7 @@ static int parse_policy(const char *text, struct kt_policy *p,
 }
 
 /* The good policy with the first `from` replaced by `to`. */
-static char *policy_with(const char *from, const char *to)
+static inline char *policy_with(const char *from, const char *to)
 {
 	const char *at = strstr(good_policy, from);
 	char *out;

@@ -87,7 +87,7 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
-	policy/explain.c
+	policy/explain.c policy/nft.c
 LIB_SRCS += $(POLICY_SRCS)
 KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
 CPPFLAGS += -Ipolicy
@@ -98,7 +98,8 @@ LIB := $(B)/libkyoten.a
 AUTOCONF := $(B)/include/generated/autoconf.h
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 # Programs the integration tests drive against real peers.
-TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun
+TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun \
+	$(B)/tests/interop/polnft
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \

@@ -87,7 +87,7 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
-	policy/explain.c policy/nft.c
+	policy/explain.c policy/nft.c policy/verify.c
 LIB_SRCS += $(POLICY_SRCS)
 KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
 CPPFLAGS += -Ipolicy

@@ -204,6 +204,19 @@ struct kt_pol_violation {
  * may be compiled. */
 size_t kt_pol_check(const struct kt_policy *p, struct kt_pol_violation *v,
 		    size_t max);
+/* The invariants applied to one allowed crossing, from a flow or (in
+ * verify.c) from what the kernel holds; kinds are KT_SEG_KIND_COUNT for
+ * the box and the internet line. Violations get flow 0. */
+struct kt_pol_edge {
+	const char *from_name, *to_name;
+	enum kt_pol_ep_type from_type, to_type;
+	enum kt_seg_kind from_kind, to_kind;
+	enum kt_pol_role to_role;	/* when to_type is KT_POL_EP_HOSTS */
+	enum kt_pol_proto proto;
+};
+size_t kt_pol_judge(const struct kt_pol_edge *e, struct kt_pol_violation *v,
+		    size_t max);
+
 /* "FILE:LINE: flows[3]: invariant mynumber-internet: RULE (DETAIL)" */
 const char *kt_pol_violation_str(const struct kt_policy *p,
 				 const struct kt_pol_violation *v, char *buf,

@@ -43,7 +43,7 @@ cannot_tcp() { ! can_tcp "$@"; }
 can_ping() { nsx "$1" ping -c1 -W1 "$2" >/dev/null; }
 cannot_ping() { ! can_ping "$@"; }
 
-echo "1..20"
+echo "1..23"
 for ns in $box $my $lg $dc $noc; do
 	ip netns add "$ns" || exit 1
 	nsx "$ns" ip link set lo up
@@ -156,5 +156,17 @@ ok "a malformed or refused policy changes nothing" \
 		! ip netns exec $box '$polnft' apply '$dir/bad.yaml' 2>/dev/null &&
 		cmp '$dir/v2.json' <(ip netns exec $box nft -j list ruleset | jq -S 'del(.nftables[0]) | walk(if type == \"object\" then del(.handle) | (if has(\"counter\") then .counter = {} else . end) else . end)') &&
 		ip netns exec $my '$polnft' connect tcp 10.101.0.10 9443"
+ok "verify: the kernel's ruleset keeps every invariant" \
+	bash -c "ip netns exec $box '$B/kyotenctl' policy verify '$dir/v2.yaml' | grep -q 'keeps every invariant'"
+nsx $box nft insert rule inet kyoten forward iifname lan1 oifname kt0 accept
+ok "verify finds a hand-inserted rule and the invariant it breaks" \
+	bash -c "! ip netns exec $box '$B/kyotenctl' policy verify '$dir/v2.yaml' >'$dir/verify' &&
+		grep -q '^chain forward rule (handle [0-9]*) .*: breaks invariant default-deny' '$dir/verify' &&
+		grep -q '^chain forward rule (handle [0-9]*) .*: breaks invariant mynumber-lgwan-host-port' '$dir/verify' &&
+		ip netns exec $my '$polnft' connect tcp 10.101.0.20 80"
+ok "applying again removes it; verify agrees" \
+	bash -c "ip netns exec $box '$polnft' apply '$dir/v2.yaml' >/dev/null &&
+		ip netns exec $box '$B/kyotenctl' policy verify '$dir/v2.yaml' >/dev/null &&
+		! ip netns exec $my '$polnft' connect tcp 10.101.0.20 80"
 ok "the test's namespaces are its own" bash -c "ip netns list | grep -c '^$p-' | grep -qx 5"
 exit $((failed > 0))

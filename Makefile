@@ -48,7 +48,7 @@ GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null)
 GIT_DIRTY := $(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 KYOTEN_VERSION := 0.1.0$(if $(GIT_REV),+g$(GIT_REV)$(GIT_DIRTY))
 
-PC_LIBS := yaml-0.1 jansson libmnl
+PC_LIBS := yaml-0.1 jansson libmnl libnftnl
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wold-style-definition -Wvla -Wpointer-arith \
 	-Wundef -Wwrite-strings -Wno-unused-parameter
@@ -85,6 +85,12 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
+# Segment-separation policy (policy/, docs/policy.md).
+POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
+	policy/explain.c policy/nft.c policy/verify.c
+LIB_SRCS += $(POLICY_SRCS)
+KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
+CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -92,7 +98,8 @@ LIB := $(B)/libkyoten.a
 AUTOCONF := $(B)/include/generated/autoconf.h
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 # Programs the integration tests drive against real peers.
-TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun
+TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun \
+	$(B)/tests/interop/polnft
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "keys.h"
+#include "kyotenctl.h"
 #include "suite.h"
 #include "generated/autoconf.h"
 
@@ -482,6 +483,7 @@ static const struct {
 	{ "check-config", cmd_check_config, "check a site configuration FILE" },
 	{ "keygen", cmd_keygen, "new private key into FILE (0600); prints the public key" },
 	{ "pubkey", cmd_pubkey, "print the public key of private key FILE" },
+	{ "policy", kyotenctl_policy, "segment policy: check FILE (explains it), verify FILE (the kernel)" },
 	{ "version", cmd_version, "print the version" },
 };
 

@@ -1,0 +1,92 @@
+/* Walking a libyaml document with errors that name the file, line, column
+ * and field (docs/configuration.md, docs/policy.md).
+ *
+ * A walker owns the loaded document and a visited-once mark per node: a
+ * second visit can only come from an alias, which Kyoten's files have no
+ * use for and which would let a small file expand into a large one.
+ * Handlers receive the walker, the value node, the field's path (as
+ * "flows[3].ports") and the object being filled.
+ *
+ * firmware/config.c still carries its own copies of these helpers; it
+ * moves onto this module once its concurrent changes have landed. */
+#ifndef KT_YAMLWALK_H
+#define KT_YAMLWALK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "addr.h"
+#include "config.h"	/* struct kt_config_error and its formatting */
+
+#define KT_YW_PATH_MAX 128
+
+struct kt_yw {
+	yaml_document_t doc;
+	uint8_t *seen;
+	struct kt_config_error *err;
+	void *user;		/* the caller's context */
+};
+
+typedef int (*kt_yw_field_fn)(struct kt_yw *w, yaml_node_t *v, const char *path,
+			      void *obj);
+
+struct kt_yw_field {
+	const char *key;
+	bool required;
+	kt_yw_field_fn fn;
+};
+
+/* Loads exactly one document from buf. 0, or -EINVAL with err filled in
+ * (syntax errors, an empty file, several documents), or -ENOMEM. The
+ * error's file name is left to the caller. */
+int kt_yw_init(struct kt_yw *w, const uint8_t *buf, size_t len,
+	       struct kt_config_error *err);
+void kt_yw_uninit(struct kt_yw *w);
+yaml_node_t *kt_yw_root(struct kt_yw *w);
+
+/* Fills err with the node's position (when n is not NULL), the path and
+ * the message; returns -EINVAL. Quoted text is cleaned (text.h). */
+__attribute__((format(printf, 4, 5)))
+int kt_yw_fail(struct kt_yw *w, const yaml_node_t *n, const char *path,
+	       const char *fmt, ...);
+
+/* Marks n visited and checks its type. */
+int kt_yw_expect(struct kt_yw *w, yaml_node_t *n, yaml_node_type_t t,
+		 const char *path);
+/* A non-empty scalar without NUL bytes, shorter than max. */
+int kt_yw_scalar(struct kt_yw *w, yaml_node_t *n, const char *path,
+		 const char **out, size_t max);
+int kt_yw_copy(struct kt_yw *w, yaml_node_t *n, const char *path, char *dst,
+	       size_t cap);
+/* Lower-case letters, digits and '-', starting with a letter or digit. */
+bool kt_yw_is_name(const char *s);
+int kt_yw_name(struct kt_yw *w, yaml_node_t *n, const char *path, char *dst,
+	       size_t cap);
+/* Index of the value in a NULL-terminated word list. */
+int kt_yw_choose(struct kt_yw *w, yaml_node_t *n, const char *path,
+		 const char *const *words, int *out);
+int kt_yw_bool(struct kt_yw *w, yaml_node_t *n, const char *path, bool *out);
+/* A decimal integer in [min, max]. */
+int kt_yw_uint(struct kt_yw *w, yaml_node_t *n, const char *path,
+	       unsigned long min, unsigned long max, unsigned long *out);
+int kt_yw_addr(struct kt_yw *w, yaml_node_t *n, const char *path,
+	       struct kt_addr *out);
+int kt_yw_prefix(struct kt_yw *w, yaml_node_t *n, const char *path,
+		 struct kt_prefix *out);
+
+/* A mapping with known keys, handled in the table's order (not the
+ * file's), so that later fields can depend on earlier ones. Unknown and
+ * repeated keys are errors. */
+int kt_yw_map(struct kt_yw *w, yaml_node_t *n, const char *path,
+	      const struct kt_yw_field *fields, size_t nf, void *obj);
+/* A non-empty list of at most max items, fn called with each index. */
+int kt_yw_list(struct kt_yw *w, yaml_node_t *n, const char *path, size_t max,
+	       int (*fn)(struct kt_yw *w, yaml_node_t *item, const char *path,
+			 size_t i, void *obj),
+	       void *obj);
+/* The value of key in mapping n without visiting it, or NULL. */
+yaml_node_t *kt_yw_peek(struct kt_yw *w, yaml_node_t *n, const char *key);
+
+#endif

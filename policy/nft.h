@@ -1,0 +1,56 @@
+/* The policy compiled to nftables (docs/policy.md, "In the kernel").
+ *
+ * kt_nft_build turns a checked policy into one netlink batch that
+ * replaces the table "inet kyoten" whole: the table is created if absent,
+ * deleted and created again with every chain, map, element and rule
+ * inside the same batch, so the kernel runs the old ruleset or the new
+ * one, never a mix, and a batch the kernel refuses changes nothing.
+ * Building touches no kernel state; kt_nft_commit is the only kernel
+ * write and belongs to the privileged parent.
+ *
+ * Classification does not grow with the number of flows: each chain
+ * looks the packet up once per address family in an interval verdict map
+ * keyed on (interface, addresses, protocol, port), whose elements are the
+ * flows made disjoint. */
+#ifndef KT_NFT_H
+#define KT_NFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+#define KT_NFT_TABLE "kyoten"
+
+struct kt_nft_opts {
+	uint32_t nflog_group;		/* denied and logged packets */
+	uint32_t deny_log_rate;		/* denied packets logged per second */
+	/* Tests only: end the batch with a rule the kernel refuses, to show
+	 * that a refused batch leaves the running ruleset as it was. */
+	bool fail_last;
+};
+
+struct kt_nft_stats {
+	size_t elements;		/* map elements after making flows disjoint */
+	size_t messages;		/* netlink messages in the batch */
+	size_t bytes;			/* batch size */
+};
+
+struct kt_nft_batch;
+
+/* 0 or -ENOMEM; err says what failed. */
+int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
+		 struct kt_nft_batch **out, struct kt_nft_stats *stats);
+/* Sends the batch in one sendmsg and checks every acknowledgement. 0, or
+ * the kernel's negative errno with err naming the refused object. */
+int kt_nft_commit(struct kt_nft_batch *b, char *err, size_t errlen);
+void kt_nft_free(struct kt_nft_batch *b);
+
+/* Build and commit. */
+int kt_nft_apply(const struct kt_policy *p, const struct kt_nft_opts *o,
+		 struct kt_nft_stats *stats, char *err, size_t errlen);
+
+/* The defaults from Kconfig. */
+void kt_nft_opts_default(struct kt_nft_opts *o);
+
+#endif

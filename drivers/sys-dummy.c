@@ -41,6 +41,7 @@ struct dummy_priv {
 	int efd;
 	char fail_op[24];
 	int fail_err;
+	unsigned fail_skip;		/* calls of fail_op to let through first */
 };
 
 static int dummy_init(struct sys *s)
@@ -77,6 +78,10 @@ static int injected(struct dummy_priv *p, const char *op)
 
 	if (!err || strcmp(p->fail_op, op))
 		return 0;
+	if (p->fail_skip) {
+		p->fail_skip--;
+		return 0;
+	}
 	p->fail_err = 0;
 	return err;
 }
@@ -211,9 +216,10 @@ static int dummy_route_del(struct sys *s, const struct kt_prefix *dst, int ifind
 
 	if (err)
 		return err;
+	/* Interface 0 matches any, as the kernel's RTM_DELROUTE does. */
 	for (size_t i = 0; i < p->n_routes; i++) {
 		if (kt_prefix_equal(&p->routes[i].dst, dst) &&
-		    p->routes[i].ifindex == ifindex) {
+		    (!ifindex || p->routes[i].ifindex == ifindex)) {
 			p->routes[i] = p->routes[--p->n_routes];
 			return 0;
 		}
@@ -405,4 +411,11 @@ void sys_dummy_fail_next(struct sys *s, const char *op, int err)
 
 	strncpy(p->fail_op, op, sizeof(p->fail_op) - 1);
 	p->fail_err = err;
+	p->fail_skip = 0;
+}
+
+void sys_dummy_fail_nth(struct sys *s, const char *op, unsigned n, int err)
+{
+	sys_dummy_fail_next(s, op, err);
+	((struct dummy_priv *)s->priv)->fail_skip = n;
 }

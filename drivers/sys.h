@@ -115,5 +115,7 @@ int sys_dummy_route_metric(struct sys *s, const struct kt_prefix *dst,
 			   const char *name);
 /* Next call of the named operation fails with err (0 clears). */
 void sys_dummy_fail_next(struct sys *s, const char *op, int err);
+/* The same, after letting n calls of it through. */
+void sys_dummy_fail_nth(struct sys *s, const char *op, unsigned n, int err);
 
 #endif

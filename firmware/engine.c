@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -609,6 +611,13 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
  * it has room (EPOLLOUT). */
 static int send_to_parent(uint16_t type, const void *p, size_t len)
 {
+	int queued = 0;
+
+	/* The channel holds about ten records, and log entries and pongs
+	 * do wait for room: counters leave it to them, with at most two
+	 * batches not yet read by the parent. */
+	if (!ioctl(ENGINE_FD, SIOCOUTQ, &queued) && queued > (int)(2 * len + 4096))
+		return -EBUSY;
 	return kt_msg_try_send(ENGINE_FD, type, 0, p, len, -1);
 }
 

@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "config.h"
 #include "device.h"
@@ -28,6 +32,11 @@ struct etun_dev {
 	uint32_t rekey_after_ms;
 	uint32_t n_peers, n_got;
 	struct kt_msg_tun_peer *staged;	/* per peer; hold PSKs, wiped */
+	/* What it was made from (keys included) and on which kernel
+	 * objects: a new set's device equal in both keeps running. */
+	uint8_t digest[32];
+	dev_t tun_dev, udp_dev;
+	ino_t tun_ino, udp_ino;
 	/* running */
 	bool up;
 	struct kt_device dev;
@@ -45,7 +54,7 @@ static struct {
 	uint32_t generation, next_generation;
 	bool staging;
 	unsigned refused;		/* messages of this set refused */
-	struct kt_timer stats;
+	struct kt_timer stats, busy;
 	/* A round of counters: where it is, and a batch the channel had no
 	 * room for. */
 	bool round;
@@ -86,6 +95,7 @@ static void set_clear(struct etun_dev **set)
 }
 
 static void send_stats(struct kt_timer *t);
+static void stats_busy_retry(struct kt_timer *t);
 
 int etun_init(struct kt_loop *loop,
 	      int (*send)(uint16_t type, const void *p, size_t len),
@@ -96,6 +106,7 @@ int etun_init(struct kt_loop *loop,
 	et.send = send;
 	et.want_write = want_write;
 	et.stats.cb = send_stats;
+	et.busy.cb = stats_busy_retry;
 	return kt_timer_set(loop, &et.stats, ETUN_STATS_MS);
 }
 
@@ -104,6 +115,7 @@ void etun_uninit(void)
 	if (!et.loop)
 		return;
 	kt_timer_cancel(et.loop, &et.stats);
+	kt_timer_cancel(et.loop, &et.busy);
 	set_clear(et.cur);
 	set_clear(et.next);
 	et.loop = NULL;
@@ -312,38 +324,106 @@ fail_dev:
 	return false;
 }
 
+/* A staged device's digest and the identity of its descriptors. */
+static void dev_identify(struct etun_dev *e)
+{
+	static const uint32_t zero;
+	struct stat st;
+	wc_Sha256 h;
+
+	wc_InitSha256(&h);
+	wc_Sha256Update(&h, (const uint8_t *)e->ifname, sizeof(e->ifname));
+	wc_Sha256Update(&h, (const uint8_t *)e->suite->name,
+			(word32)strlen(e->suite->name) + 1);
+	wc_Sha256Update(&h, e->priv, sizeof(e->priv));
+	wc_Sha256Update(&h, (const uint8_t *)&e->keepalive_s, sizeof(e->keepalive_s));
+	wc_Sha256Update(&h, (const uint8_t *)&e->initiate, sizeof(e->initiate));
+	wc_Sha256Update(&h, (const uint8_t *)&e->rekey_after_ms,
+			sizeof(e->rekey_after_ms));
+	wc_Sha256Update(&h, (const uint8_t *)&e->n_peers, sizeof(e->n_peers));
+	for (uint32_t i = 0; i < e->n_got && e->staged; i++) {
+		/* Its device index may differ between sets. */
+		wc_Sha256Update(&h, (const uint8_t *)&zero, sizeof(zero));
+		wc_Sha256Update(&h, (const uint8_t *)&e->staged[i].peer,
+				sizeof(e->staged[i]) - sizeof(e->staged[i].device));
+	}
+	wc_Sha256Final(&h, e->digest);
+	wc_Sha256Free(&h);
+	kt_wipe(&h, sizeof(h));		/* it held the keys */
+	if (e->tun_fd >= 0 && !fstat(e->tun_fd, &st)) {
+		e->tun_dev = st.st_dev;
+		e->tun_ino = st.st_ino;
+	}
+	if (e->udp_fd >= 0 && !fstat(e->udp_fd, &st)) {
+		e->udp_dev = st.st_dev;
+		e->udp_ino = st.st_ino;
+	}
+}
+
+static bool dev_same(const struct etun_dev *a, const struct etun_dev *b)
+{
+	return !memcmp(a->digest, b->digest, sizeof(a->digest)) &&
+	       a->tun_dev == b->tun_dev && a->tun_ino == b->tun_ino &&
+	       a->udp_dev == b->udp_dev && a->udp_ino == b->udp_ino;
+}
+
 void etun_done(const struct kt_msg_config *c)
 {
-	size_t started = 0, staged = 0, peers = 0;
+	struct etun_dev *run[KT_MSG_TUN_DEVICES] = { NULL };
+	size_t started = 0, kept = 0, staged = 0, peers = 0;
 
 	if (!c->tunnels || !et.staging || c->tun_generation != et.next_generation) {
 		et.staging = false;
+		set_clear(et.next);
 		return;
 	}
 	et.staging = false;
-	/* Old devices go first: the new ones share their descriptors'
-	 * interfaces and sockets (duplicates). */
-	set_clear(et.cur);
 	/* A round in progress counted the old set. */
 	et.round = et.pending = false;
+	/* A device the new set has unchanged, on the same interface and
+	 * socket, keeps running with its sessions: a reload that touches
+	 * one path, or a path repaired, leaves the others alone. */
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
+		struct etun_dev *e = et.next[i];
+
+		if (!e)
+			continue;
+		staged++;
+		dev_identify(e);
+		for (size_t j = 0; j < KT_MSG_TUN_DEVICES; j++) {
+			if (et.cur[j] && dev_same(et.cur[j], e)) {
+				run[i] = et.cur[j];
+				et.cur[j] = NULL;
+				dev_free(e);	/* its duplicates, its key */
+				et.next[i] = NULL;
+				kept++;
+				peers += run[i]->n_peers;
+				break;
+			}
+		}
+	}
+	/* The rest of the old set goes before the new devices start: they
+	 * may share its interfaces and sockets, which must have one reader. */
+	set_clear(et.cur);
 	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
 		struct etun_dev *e = et.next[i];
 
 		if (!e)
 			continue;
 		et.next[i] = NULL;
-		staged++;
 		if (dev_start(e)) {
 			started++;
 			peers += e->n_peers;
-			et.cur[i] = e;
+			run[i] = e;
 		} else {
 			dev_free(e);
 		}
 	}
+	memcpy(et.cur, run, sizeof(run));
 	et.generation = c->tun_generation;
-	log_notice("TUNNELS_UP", "tunnel set %u: %zu of %zu devices running, "
-		   "%zu peers%s", et.generation, started, staged, peers,
+	log_notice("TUNNELS_UP", "tunnel set %u: %zu of %zu devices running "
+		   "(%zu kept, %zu started), %zu peers%s", et.generation,
+		   kept + started, staged, kept, started, peers,
 		   et.refused ? "; some messages were refused" : "");
 }
 
@@ -413,6 +493,8 @@ static bool stats_next_batch(void)
 /* Sends batches until the round is done or the channel is full. */
 static void stats_pump(void)
 {
+	int r;
+
 	while (et.round) {
 		if (!et.pending) {
 			if (!stats_next_batch()) {
@@ -421,8 +503,14 @@ static void stats_pump(void)
 			}
 			et.pending = true;
 		}
-		if (et.send(KT_MSG_TUN_STATS, &et.batch, sizeof(et.batch)) == -EAGAIN) {
+		r = et.send(KT_MSG_TUN_STATS, &et.batch, sizeof(et.batch));
+		if (r == -EAGAIN) {
 			et.want_write(true);
+			return;
+		}
+		if (r == -EBUSY) {
+			et.want_write(false);
+			kt_timer_set(et.loop, &et.busy, ETUN_STATS_BUSY_MS);
 			return;
 		}
 		/* Sent, or failed for good (the parent is gone and the
@@ -434,6 +522,12 @@ static void stats_pump(void)
 
 void etun_writable(void)
 {
+	stats_pump();
+}
+
+static void stats_busy_retry(struct kt_timer *t)
+{
+	(void)t;
 	stats_pump();
 }
 

@@ -13,10 +13,13 @@
 
 /* Counters go to the parent this often. */
 #define ETUN_STATS_MS 1000
+/* How soon counters try again after the channel said "busy". */
+#define ETUN_STATS_BUSY_MS 10
 
 /* send: how counters reach the parent, without waiting (-EAGAIN when
- * the channel is full); want_write: ask for etun_writable() once it has
- * room again (or stop asking). */
+ * the channel is full, -EBUSY when it should be left to others for a
+ * moment); want_write: ask for etun_writable() once it has room again
+ * (or stop asking). */
 int etun_init(struct kt_loop *loop,
 	      int (*send)(uint16_t type, const void *p, size_t len),
 	      void (*want_write)(bool on));

@@ -29,10 +29,12 @@ struct kt_child_out {
 	uint8_t data[];
 };
 
-/* Most a child's outbound queue may hold: a hub's full tunnel set (two
- * devices x 512 sites) with room to spare. A child that lets more pile
- * up has stopped reading. */
-#define KT_CHILD_QUEUE_MAX 4096
+/* Most a child's outbound queue may hold: two of the largest tunnel sets
+ * (a hub with KT_MAX_LINES devices of KT_MAX_SITES peers, plus device and
+ * socket messages), as when a repair and a reload follow each other
+ * before the engine has read the first. A child that lets more pile up
+ * has stopped reading. */
+#define KT_CHILD_QUEUE_MAX (2 * KT_MAX_LINES * (KT_MAX_SITES + 2) + 64)
 
 /* A supervised unprivileged child, reached over one socketpair. */
 struct kt_child {

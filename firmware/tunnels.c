@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,8 @@ void tunnels_ifname(char out[IF_NAMESIZE], int hub, unsigned line)
 	else
 		snprintf(out, IF_NAMESIZE, "kt-l%u", (line + 1) % 10);
 }
+
+static void keys_free(struct tun_keys *k);
 
 int tunnels_init(struct tunnels *t, struct sys *sys, struct kt_loop *loop,
 		 void (*retry)(struct kt_timer *))
@@ -67,6 +70,7 @@ void tunnels_uninit(struct tunnels *t)
 	t->n_dev = 0;
 	free(t->cfg);
 	t->cfg = NULL;
+	keys_free(&t->keys);
 }
 
 /* --- what the configuration asks for --- */
@@ -94,24 +98,58 @@ static void host_prefix(const struct kt_addr *a, struct kt_prefix *p)
 	kt_prefix_host(a, p);
 }
 
-/* A private key or PSK file's bytes into the fingerprint, so that a new
- * key in the same file rebuilds the set on reload. */
-static int hash_key_file(wc_Sha256 *h, const char *path, char *err, size_t n)
+static void keys_free(struct tun_keys *k)
 {
-	uint8_t key[KT_SUITE_KEY_LEN];
-	int r = kt_key_read(path, key, err, n);
-
-	if (!r)
-		wc_Sha256Update(h, key, sizeof(key));
-	kt_wipe(key, sizeof(key));
-	return r;
+	if (k->psk) {
+		kt_wipe(k->psk, k->n * sizeof(*k->psk));
+		munlock(k->psk, k->n * sizeof(*k->psk));
+	}
+	free(k->psk);
+	free(k->has_psk);
+	kt_wipe(k, sizeof(*k));
 }
 
-static int fingerprint(const struct kt_config *cfg, uint8_t out[32], char *err,
-		       size_t errlen)
+/* Reads the private key and every peer's PSK. Locked (best effort: a
+ * board without the privilege still runs) so they never reach swap. */
+static int keys_read(const struct kt_config *cfg, struct tun_keys *k, char *err,
+		     size_t errlen)
+{
+	const struct kt_tunnel_peer *p;
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	k->n = cfg->role == KT_ROLE_SITE ? cfg->n_hubs : cfg->n_sites;
+	k->psk = calloc(k->n ? k->n : 1, sizeof(*k->psk));
+	k->has_psk = calloc(k->n ? k->n : 1, sizeof(*k->has_psk));
+	if (!k->psk || !k->has_psk) {
+		snprintf(err, errlen, "out of memory reading the tunnel keys");
+		keys_free(k);
+		return -ENOMEM;
+	}
+	mlock(k->psk, k->n * sizeof(*k->psk));
+	if ((r = kt_key_read(cfg->tunnel.private_key, k->priv, err, errlen))) {
+		keys_free(k);
+		return r;
+	}
+	for (size_t i = 0; i < k->n; i++) {
+		p = cfg->role == KT_ROLE_SITE ? &cfg->hubs[i].peer : &cfg->sites[i].peer;
+		if (!p->preshared_key[0])
+			continue;
+		if ((r = kt_key_read(p->preshared_key, k->psk[i], err, errlen))) {
+			keys_free(k);
+			return r;
+		}
+		k->has_psk[i] = true;
+	}
+	return 0;
+}
+
+/* Over everything a set is made of, the keys' bytes included, so that a
+ * new key in the same file rebuilds the set on reload. */
+static void fingerprint(const struct kt_config *cfg, const struct tun_keys *k,
+			uint8_t out[32])
 {
 	wc_Sha256 h;
-	int r = 0;
 
 	wc_InitSha256(&h);
 	/* The parser zeroes the whole structure first: padding is zero. */
@@ -123,18 +161,14 @@ static int fingerprint(const struct kt_config *cfg, uint8_t out[32], char *err,
 			(word32)(cfg->n_hubs * sizeof(cfg->hubs[0])));
 	wc_Sha256Update(&h, (const uint8_t *)cfg->sites,
 			(word32)(cfg->n_sites * sizeof(cfg->sites[0])));
-	r = hash_key_file(&h, cfg->tunnel.private_key, err, errlen);
-	for (size_t i = 0; !r && i < cfg->n_hubs; i++)
-		if (cfg->hubs[i].peer.preshared_key[0])
-			r = hash_key_file(&h, cfg->hubs[i].peer.preshared_key,
-					  err, errlen);
-	for (size_t i = 0; !r && i < cfg->n_sites; i++)
-		if (cfg->sites[i].peer.preshared_key[0])
-			r = hash_key_file(&h, cfg->sites[i].peer.preshared_key,
-					  err, errlen);
+	wc_Sha256Update(&h, k->priv, sizeof(k->priv));
+	for (size_t i = 0; i < k->n; i++)
+		if (k->has_psk[i])
+			wc_Sha256Update(&h, k->psk[i], sizeof(k->psk[i]));
 	wc_Sha256Final(&h, out);
 	wc_Sha256Free(&h);
-	return r;
+	/* Its block buffer held key bytes. */
+	kt_wipe(&h, sizeof(h));
 }
 
 /* The devices cfg asks for, without kernel objects yet. */
@@ -348,14 +382,30 @@ static void drop_all(struct tunnels *t)
 	t->n_dev = 0;
 }
 
+/* The set that runs keeps running (on the keys it was built with); the
+ * fault shows in status, is logged once, and the apply is retried. */
+static int key_fault(struct tunnels *t, const struct kt_config *cfg,
+		     const char *why)
+{
+	snprintf(t->fault, sizeof(t->fault), "%s", why);
+	if (strcmp(t->logged, t->fault)) {
+		snprintf(t->logged, sizeof(t->logged), "%s", t->fault);
+		log_errx("TUNNEL_KEY", "%s; %s", why, t->n_dev ?
+			 "the tunnels keep running on the previous keys"
+			 : "no tunnels until it is fixed");
+	}
+	retry_later(t, cfg);
+	return -EINVAL;
+}
+
 int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 {
 	static struct tun_device next[KT_MSG_TUN_DEVICES];
 	const struct kt_suite *suite;
-	uint8_t fp[32], priv[KT_SUITE_KEY_LEN], pub[KT_SUITE_MAX_PUB];
+	struct tun_keys keys;
+	uint8_t fp[32], pub[KT_SUITE_MAX_PUB];
 	char err_text[256];
 	size_t n, faults = 0;
-	int err;
 
 	kt_timer_cancel(t->loop, &t->retry);
 	if (!cfg->tunnel.enabled) {
@@ -370,31 +420,24 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 		t->fault[0] = t->public_key[0] = '\0';
 		return 0;
 	}
-	if (fingerprint(cfg, fp, err_text, sizeof(err_text))) {
-		snprintf(t->fault, sizeof(t->fault), "%s", err_text);
-		log_errx("TUNNEL_KEY", "%s; %s", err_text, t->n_dev ?
-			 "the tunnels keep running on the previous keys"
-			 : "no tunnels until it is fixed");
-		retry_later(t, cfg);
-		return -EINVAL;
+	if (keys_read(cfg, &keys, err_text, sizeof(err_text)))
+		return key_fault(t, cfg, err_text);
+	fingerprint(cfg, &keys, fp);
+	if (t->built && !memcmp(fp, t->fingerprint, sizeof(fp))) {
+		keys_free(&keys);
+		t->fault[0] = t->logged[0] = '\0';
+		return t->n_dev ? retry_faults(t) : 0;
 	}
-	if (t->built && !memcmp(fp, t->fingerprint, sizeof(fp)))
-		return retry_faults(t);
 
 	/* The public key, for status and for whoever configures the peers;
 	 * and a check that the key is one of the suite's. */
 	suite = kt_suite_find(cfg->tunnel.suite);
-	if (!suite || kt_key_read(cfg->tunnel.private_key, priv, err_text,
-				  sizeof(err_text)) ||
-	    suite->pubkey(priv, pub)) {
-		kt_wipe(priv, sizeof(priv));
-		snprintf(t->fault, sizeof(t->fault), "%s is not a private key of "
+	if (!suite || suite->pubkey(keys.priv, pub)) {
+		keys_free(&keys);
+		snprintf(err_text, sizeof(err_text), "%s is not a private key of "
 			 "suite %s", cfg->tunnel.private_key, cfg->tunnel.suite);
-		log_errx("TUNNEL_KEY", "%s", t->fault);
-		retry_later(t, cfg);
-		return -EINVAL;
+		return key_fault(t, cfg, err_text);
 	}
-	kt_wipe(priv, sizeof(priv));
 	kt_key_encode(pub, suite->pub_len, t->public_key);
 	snprintf(t->suite, sizeof(t->suite), "%s", suite->name);
 
@@ -402,15 +445,19 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 	for (size_t i = 0; i < n; i++) {
 		struct tun_device *dv = &next[i], *old = find_old(t, dv->ifname);
 
-		if ((err = plan_routes(cfg, dv))) {
-			snprintf(dv->fault, sizeof(dv->fault), "out of memory");
-			faults++;
-			continue;
-		}
 		dv->stats = calloc(dv->n_peers ? dv->n_peers : 1, sizeof(*dv->stats));
 		dv->stats_ms = calloc(dv->n_peers ? dv->n_peers : 1,
 				      sizeof(*dv->stats_ms));
-		if (!dv->stats || !dv->stats_ms) {
+		if (plan_routes(cfg, dv) || !dv->stats || !dv->stats_ms) {
+			/* Kept as a fault with nothing behind it (no peers,
+			 * no descriptors): the next change rebuilds it. */
+			free(dv->routes);
+			free(dv->stats);
+			free(dv->stats_ms);
+			dv->routes = NULL;
+			dv->stats = NULL;
+			dv->stats_ms = NULL;
+			dv->n_routes = dv->n_peers = 0;
 			snprintf(dv->fault, sizeof(dv->fault), "out of memory");
 			faults++;
 			continue;
@@ -420,7 +467,9 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 			 * remove only the routes the new set does not have. */
 			dv->tun_fd = old->tun_fd;
 			old->tun_fd = -1;
-			for (size_t r = 0; r < old->n_routes; r++)
+			/* Only through an interface it has: a delete with
+			 * no interface would take any path's route. */
+			for (size_t r = 0; old->ifindex > 0 && r < old->n_routes; r++)
 				if (!route_in(&old->routes[r], dv))
 					sys_route_del(t->sys, &old->routes[r].dst,
 						      old->ifindex);
@@ -433,11 +482,13 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 	memcpy(t->dev, next, n * sizeof(next[0]));
 	t->n_dev = n;
 	*t->cfg = *cfg;
+	keys_free(&t->keys);
+	t->keys = keys;
 	memcpy(t->fingerprint, fp, sizeof(fp));
 	t->built = true;
 	t->generation++;
 	t->changed = true;
-	t->fault[0] = '\0';
+	t->fault[0] = t->logged[0] = '\0';
 	for (size_t i = 0; i < n; i++)
 		if (t->dev[i].fault[0])
 			log_errx("TUNNEL_DEVICE", "%s (line %s): %s", t->dev[i].ifname,
@@ -463,21 +514,20 @@ static void sockaddr_out(struct kt_msg_sockaddr *o, const struct kt_addr *a,
 	memcpy(o->addr, a->bytes, kt_addr_size(a));
 }
 
-static void send_device(const struct kt_config *cfg, const struct tun_device *dv,
-			size_t index, const uint8_t *priv, tunnels_send_fn send,
-			void *arg)
+static void send_device(const struct kt_config *cfg, const struct tun_keys *k,
+			const struct tun_device *dv, size_t index,
+			tunnels_send_fn send, void *arg)
 {
 	struct kt_msg_tun_device md;
 	struct kt_msg_tun_socket ms = { .device = (uint32_t)index };
 	struct kt_msg_tun_peer mp;
-	char err[256];
 
 	memset(&md, 0, sizeof(md));
 	md.index = (uint32_t)index;
 	md.n_peers = (uint32_t)dv->n_peers;
 	snprintf(md.ifname, sizeof(md.ifname), "%s", dv->ifname);
 	snprintf(md.suite, sizeof(md.suite), "%s", cfg->tunnel.suite);
-	memcpy(md.private_key, priv, sizeof(md.private_key));
+	memcpy(md.private_key, k->priv, sizeof(md.private_key));
 	md.keepalive_s = cfg->tunnel.keepalive_s;
 	md.initiate = cfg->role == KT_ROLE_SITE;
 	send(arg, KT_MSG_TUN_DEVICE, &md, sizeof(md), dv->tun_fd);
@@ -492,13 +542,9 @@ static void send_device(const struct kt_config *cfg, const struct tun_device *dv
 		mp.peer = (uint32_t)i;
 		snprintf(mp.name, sizeof(mp.name), "%s", name);
 		memcpy(mp.public_key, p->public_key, p->public_key_len);
-		if (p->preshared_key[0]) {
-			if (kt_key_read(p->preshared_key, mp.psk, err, sizeof(err)))
-				/* Checked at apply; a peer without its PSK
-				 * simply fails its handshakes. */
-				log_errx("TUNNEL_KEY", "%s", err);
-			else
-				mp.has_psk = 1;
+		if (i < k->n && k->has_psk[i]) {
+			memcpy(mp.psk, k->psk[i], sizeof(mp.psk));
+			mp.has_psk = 1;
 		}
 		if (dv->hub >= 0) {
 			const struct kt_hub *h = &cfg->hubs[dv->hub];
@@ -526,20 +572,13 @@ static void send_device(const struct kt_config *cfg, const struct tun_device *dv
 void tunnels_send(struct tunnels *t, tunnels_send_fn send, void *arg)
 {
 	const struct kt_config *cfg = t->cfg;
-	uint8_t priv[KT_SUITE_KEY_LEN];
-	char err[256];
 
 	t->changed = false;
-	if (!cfg->tunnel.enabled || !t->n_dev)
+	if (!t->built || !t->n_dev)
 		return;
-	if (kt_key_read(cfg->tunnel.private_key, priv, err, sizeof(err))) {
-		log_errx("TUNNEL_KEY", "%s: the engine gets no tunnels", err);
-		return;
-	}
 	for (size_t i = 0; i < t->n_dev; i++)
 		if (t->dev[i].tun_fd >= 0 && t->dev[i].udp_fd >= 0)
-			send_device(cfg, &t->dev[i], i, priv, send, arg);
-	kt_wipe(priv, sizeof(priv));
+			send_device(cfg, &t->keys, &t->dev[i], i, send, arg);
 }
 
 int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,

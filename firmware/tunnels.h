@@ -51,6 +51,17 @@ struct tun_device {
 	char fault[160];
 };
 
+/* The keys of a set, read once when it is built (so a key file that
+ * changes or breaks later cannot leave an engine restart without them),
+ * locked in memory and wiped when the set is replaced. psk[i] belongs to
+ * peer i of every device (a site's hubs, a hub's sites). */
+struct tun_keys {
+	uint8_t priv[32];
+	size_t n;
+	uint8_t (*psk)[32];
+	bool *has_psk;
+};
+
 struct tunnels {
 	struct sys *sys;
 	struct kt_loop *loop;
@@ -59,6 +70,7 @@ struct tunnels {
 	/* The configuration the devices were built from: a later file whose
 	 * set could not be built (a bad key) must not be read against them. */
 	struct kt_config *cfg;
+	struct tun_keys keys;
 	uint8_t fingerprint[32];	/* of what the devices were built from */
 	bool built;
 	bool changed;			/* the engine has not had this set yet */
@@ -66,6 +78,7 @@ struct tunnels {
 	char public_key[96];		/* base64, for people and peers */
 	char suite[16];
 	char fault[300];		/* why the set could not be (re)built */
+	char logged[300];		/* the fault last logged: once, not every retry */
 	struct kt_timer retry;
 	unsigned stats_refused;
 };

@@ -345,6 +345,51 @@ static void test_device_fault_retried_alone(void **state)
 	assert_int_equal(f->t.generation, gen + 1);
 }
 
+/* The set's keys are read when it is built: an engine that restarts
+ * while the key file is broken still gets the set that runs. */
+static void test_resend_needs_no_key_file(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t priv[KT_SUITE_KEY_LEN];
+	char err[256];
+	size_t devs = 0;
+
+	assert_int_equal(kt_key_read(f->key, priv, err, sizeof(err)), 0);
+	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
+	assert_int_equal(chmod(f->key, 0644), 0);
+	tunnels_send(&f->t, capture, NULL);
+	for (size_t i = 0; i < n_cap; i++) {
+		if (cap[i].type != KT_MSG_TUN_DEVICE)
+			continue;
+		devs++;
+		assert_memory_equal(((struct kt_msg_tun_device *)(void *)cap[i].data)
+				    ->private_key, priv, sizeof(priv));
+	}
+	kt_wipe(priv, sizeof(priv));
+	assert_int_equal(devs, 3);
+}
+
+/* A device whose socket could not be made has no interface index; a
+ * later change must not delete routes "through any interface". */
+static void test_faulty_device_deletes_no_other_route(void **state)
+{
+	struct fixture *f = *state;
+
+	/* kt-h2-l1, the last path, gets its TUN but no socket: nothing is
+	 * programmed through it. */
+	sys_dummy_fail_nth(&f->sys, "udp_open", 2, -ENODEV);
+	assert_int_not_equal(tunnels_apply(&f->t, &f->cfg), 0);
+	assert_non_null(strstr(f->t.dev[2].fault, "UDP"));
+	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
+	/* hub2's routes change: its stale 172.16/16 is not deleted through
+	 * "any interface", which would take hub1's, already done. */
+	prefix("172.17.0.0/16", &f->cfg.hubs[1].peer.routes[0]);
+	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
+	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l2"), 201);
+	assert_int_equal(metric(f, "172.17.0.0/16", "kt-h2-l1"), 110);
+}
+
 static void test_stats_checked(void **state)
 {
 	struct fixture *f = *state;
@@ -379,6 +424,7 @@ static void test_stats_checked(void **state)
 static struct kt_msg_tun_stats *stats_seen;
 static size_t n_stats, n_batches;
 static int room = -1;		/* batches the channel takes; -1: any */
+static bool busy_once;		/* answer the next batch "busy" */
 static bool writable_wanted;
 
 static int engine_out(uint16_t type, const void *p, size_t len)
@@ -387,6 +433,10 @@ static int engine_out(uint16_t type, const void *p, size_t len)
 
 	assert_int_equal(type, KT_MSG_TUN_STATS);
 	assert_int_equal(len, sizeof(*b));
+	if (busy_once) {
+		busy_once = false;
+		return -EBUSY;
+	}
 	if (room == 0)
 		return -EAGAIN;
 	if (room > 0)
@@ -485,8 +535,14 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	kt_loop_run_timers(&f->loop);
 	assert_int_equal(n_batches, 3);
 	room = -1;
+	busy_once = true;
 	etun_writable();
+	/* "Busy" (the channel left to logs and pongs): retried shortly by a
+	 * timer, not by EPOLLOUT. */
 	assert_false(writable_wanted);
+	assert_int_equal(n_batches, 3);
+	clock_ms += ETUN_STATS_BUSY_MS;
+	kt_loop_run_timers(&f->loop);
 	/* 402 entries (2 devices + 400 peers) in batches of 16. */
 	assert_int_equal(n_stats, 402);
 	assert_int_equal(n_batches, (402 + KT_MSG_TUN_STATS_BATCH - 1) /
@@ -506,6 +562,51 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	free(stats_seen);
 	stats_seen = NULL;
 	n_stats = n_batches = 0;
+}
+
+static char last_up[256];
+
+static void find_up(const struct kt_log_entry *e, void *arg)
+{
+	(void)arg;
+	if (!strcmp(e->msgid, "TUNNELS_UP"))
+		snprintf(last_up, sizeof(last_up), "%s", e->text);
+}
+
+static void engine_takes_set(struct fixture *f)
+{
+	struct kt_msg_config mc = { .tunnels = 1, .tun_generation = f->t.generation };
+
+	capture_reset();
+	tunnels_send(&f->t, capture, NULL);
+	etun_begin(&mc);
+	for (size_t i = 0; i < n_cap; i++) {
+		deliver(&cap[i]);
+		cap[i].fd = -1;
+	}
+	etun_done(&mc);
+	kt_log_walk(16, find_up, NULL);
+}
+
+/* A change to one path (or a repaired one) leaves the other running
+ * devices, and their sessions, alone. */
+static void test_engine_keeps_unchanged_devices(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(etun_init(&f->loop, engine_out, want_write), 0);
+	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
+	engine_takes_set(f);
+	assert_non_null(strstr(last_up, "3 of 3 devices running (0 kept, 3 started)"));
+	/* The same set again (an engine that asks twice): all kept. */
+	engine_takes_set(f);
+	assert_non_null(strstr(last_up, "(3 kept, 0 started)"));
+	/* hub2's routes change: its one path is rebuilt. */
+	prefix("172.17.0.0/16", &f->cfg.hubs[1].peer.routes[0]);
+	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
+	engine_takes_set(f);
+	assert_non_null(strstr(last_up, "(2 kept, 1 started)"));
+	etun_uninit();
 }
 
 static void test_engine_refuses_malformed_sets(void **state)
@@ -577,8 +678,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_key_keeps_what_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_suite_key_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_fault_retried_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resend_needs_no_key_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faulty_device_deletes_no_other_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hub_200_sites_run_in_the_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_keeps_unchanged_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_refuses_malformed_sets, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

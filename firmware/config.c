@@ -3,13 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
@@ -19,13 +17,14 @@
 #include "log.h"
 #include "suite.h"
 #include "text.h"
+#include "yamlwalk.h"
 
+/* The walker (firmware/yamlwalk.h) holds the document and reports the
+ * errors; this is what the site's fields share besides. */
 struct ctx {
-	yaml_document_t doc;
+	struct kt_yw w;		/* w.user points back here */
 	const struct kt_port_map *map;
 	struct kt_config *cfg;
-	struct kt_config_error *err;
-	uint8_t *seen;		/* per node: visited once already */
 	const struct kt_suite *suite;	/* tunnel.suite, once parsed */
 	yaml_node_t *tunnel_port;	/* checked again once the hubs are known */
 	/* The hub or site entry being parsed: its tunnel fields share one
@@ -34,352 +33,78 @@ struct ctx {
 	const char *peer_name;
 };
 
-typedef int (*field_fn)(struct ctx *c, yaml_node_t *v, const char *path,
-			void *obj);
-
-struct field {
-	const char *key;
-	bool required;
-	field_fn fn;
-};
-
-static int failv(struct ctx *c, const yaml_node_t *n, const char *path,
-		 const char *fmt, va_list ap)
-{
-	if (n) {
-		c->err->line = (unsigned)n->start_mark.line + 1;
-		c->err->column = (unsigned)n->start_mark.column + 1;
-	}
-	snprintf(c->err->field, sizeof(c->err->field), "%s", path);
-	vsnprintf(c->err->message, sizeof(c->err->message), fmt, ap);
-	/* Messages quote the file, which may hold anything. */
-	kt_text_clean(c->err->field);
-	kt_text_clean(c->err->message);
-	return -EINVAL;
-}
-
-__attribute__((format(printf, 4, 5)))
-static int fail(struct ctx *c, const yaml_node_t *n, const char *path,
-		const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = failv(c, n, path, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static const char *type_name(yaml_node_type_t t)
-{
-	switch (t) {
-	case YAML_SCALAR_NODE: return "a value";
-	case YAML_SEQUENCE_NODE: return "a list";
-	case YAML_MAPPING_NODE: return "a mapping";
-	default: return "nothing";
-	}
-}
-
-/* Every node is visited once; a second visit can only come from an alias,
- * which a site file has no use for and which would let a small file expand
- * into a large one. */
-static int visit(struct ctx *c, yaml_node_t *n, const char *path)
-{
-	size_t i = (size_t)(n - c->doc.nodes.start);
-
-	if (c->seen[i])
-		return fail(c, n, path, "YAML aliases (*name) are not accepted");
-	c->seen[i] = 1;
-	return 0;
-}
-
-static int expect(struct ctx *c, yaml_node_t *n, yaml_node_type_t t,
-		  const char *path)
-{
-	int r = visit(c, n, path);
-
-	if (r)
-		return r;
-	if (n->type != t)
-		return fail(c, n, path, "expected %s, found %s",
-			    type_name(t), type_name(n->type));
-	return 0;
-}
-
-/* A scalar as a C string, with its length and content checked. */
-static int scalar(struct ctx *c, yaml_node_t *n, const char *path,
-		  const char **out, size_t max)
-{
-	const char *s;
-	size_t len;
-	int r = expect(c, n, YAML_SCALAR_NODE, path);
-
-	if (r)
-		return r;
-	s = (const char *)n->data.scalar.value;
-	len = n->data.scalar.length;
-	if (strlen(s) != len)
-		return fail(c, n, path, "contains a NUL byte");
-	if (len == 0 || (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-			 (!strcmp(s, "~") || !strcmp(s, "null"))))
-		return fail(c, n, path, "must not be empty");
-	if (len >= max)
-		return fail(c, n, path, "'%.40s...' is too long (at most %zu bytes)",
-			    s, max - 1);
-	*out = s;
-	return 0;
-}
-
-static int copy_scalar(struct ctx *c, yaml_node_t *n, const char *path,
-		       char *dst, size_t cap)
-{
-	const char *s;
-	int r = scalar(c, n, path, &s, cap);
-
-	if (!r)
-		memcpy(dst, s, strlen(s) + 1);
-	return r;
-}
-
-static bool is_name(const char *s)
-{
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
-		return false;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-'))
-			return false;
-	return true;
-}
-
-static int name_field(struct ctx *c, yaml_node_t *n, const char *path,
-		      char *dst)
-{
-	int r = copy_scalar(c, n, path, dst, KT_NAME_MAX);
-
-	if (!r && !is_name(dst))
-		r = fail(c, n, path,
-			 "'%s' is not a name (lower-case letters, digits and '-', "
-			 "starting with a letter or digit)", dst);
-	return r;
-}
+/* The box's own addresses (lines, segments) carry a host part; the
+ * example in the error shows one. */
+#define PREFIX_LIKE "192.0.2.1/24 or 2001:db8::1/64"
 
 /* Names of one kind are unique: `first` is the name field of the first
  * entry already parsed, `stride` the size of an entry. */
-static int unique_name(struct ctx *c, yaml_node_t *v, const char *path,
+static int unique_name(struct kt_yw *w, yaml_node_t *v, const char *path,
 		       char *dst, const char *kind, const char *first, size_t n,
 		       size_t stride)
 {
-	int r = name_field(c, v, path, dst);
+	int r = kt_yw_name(w, v, path, dst, KT_NAME_MAX);
 
 	for (size_t i = 0; !r && i < n; i++)
 		if (!strcmp(first + i * stride, dst))
-			r = fail(c, v, path, "%s '%s' is defined twice", kind, dst);
+			r = kt_yw_fail(w, v, path, "%s '%s' is defined twice",
+				       kind, dst);
 	return r;
-}
-
-/* Index of s in a NULL-terminated word list, or an error listing them. */
-static int choose(struct ctx *c, yaml_node_t *n, const char *path,
-		  const char *const *words, int *out)
-{
-	char list[160] = "";
-	const char *s;
-	int r = scalar(c, n, path, &s, 64);
-
-	if (r)
-		return r;
-	for (int i = 0; words[i]; i++) {
-		if (!strcmp(s, words[i])) {
-			*out = i;
-			return 0;
-		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list),
-			 "%s%s", i ? ", " : "", words[i]);
-	}
-	return fail(c, n, path, "'%s' is not one of: %s", s, list);
-}
-
-static int prefix_field(struct ctx *c, yaml_node_t *n, const char *path,
-			struct kt_prefix *p)
-{
-	const char *s;
-	int r = scalar(c, n, path, &s, KT_PREFIX_STRLEN);
-
-	if (!r && !kt_prefix_parse(s, p))
-		r = fail(c, n, path,
-			 "'%s' is not an address with prefix length "
-			 "(like 192.0.2.1/24 or 2001:db8::1/64)", s);
-	return r;
-}
-
-static int addr_field(struct ctx *c, yaml_node_t *n, const char *path,
-		      struct kt_addr *a)
-{
-	const char *s;
-	int r = scalar(c, n, path, &s, KT_PREFIX_STRLEN);
-
-	if (!r && !kt_addr_parse(s, a))
-		r = fail(c, n, path, "'%s' is not an IPv4 or IPv6 address", s);
-	return r;
-}
-
-/* A whole number in [min, max], decimal digits only: YAML itself would
- * read 0x10, 1e3, +5 or 010 (octal in YAML 1.1) as numbers too, and a
- * reader of the file could take them for something else. */
-static int uint_field(struct ctx *c, yaml_node_t *n, const char *path,
-		      unsigned min, unsigned max, unsigned *out)
-{
-	unsigned long v = 0;
-	const char *s;
-	int r = scalar(c, n, path, &s, 64);
-
-	if (r)
-		return r;
-	for (const char *d = s; *d; d++) {
-		if (*d < '0' || *d > '9')
-			return fail(c, n, path, "'%s' is not a decimal number "
-				    "(digits only) from %u to %u", s, min, max);
-		if (v <= max)	/* stops growing once out of range */
-			v = v * 10 + (unsigned long)(*d - '0');
-	}
-	if (s[0] == '0' && s[1])
-		return fail(c, n, path, "'%s' has a leading zero; write a "
-			    "decimal number from %u to %u", s, min, max);
-	if (v < min || v > max)
-		return fail(c, n, path, "%s is out of range (%u to %u)", s, min,
-			    max);
-	*out = (unsigned)v;
-	return 0;
 }
 
 /* A key file's path: the daemon reads it later, from whatever directory
  * it runs in, so a relative path would depend on that. */
-static int path_field(struct ctx *c, yaml_node_t *n, const char *path,
+static int path_field(struct kt_yw *w, yaml_node_t *n, const char *path,
 		      char *dst)
 {
-	int r = copy_scalar(c, n, path, dst, KT_PATH_MAX);
+	int r = kt_yw_copy(w, n, path, dst, KT_PATH_MAX);
 
 	if (!r && dst[0] != '/')
-		r = fail(c, n, path, "'%s' is not an absolute path", dst);
+		r = kt_yw_fail(w, n, path, "'%s' is not an absolute path", dst);
 	return r;
-}
-
-/* A mapping with known keys, handled in the table's order (not the
- * file's), so that later sections can refer to earlier ones. */
-static int walk_map(struct ctx *c, yaml_node_t *n, const char *path,
-		    const struct field *fields, size_t nf, void *obj)
-{
-	yaml_node_t *vals[16] = { 0 }, *keys[16] = { 0 };
-	char sub[128], list[200] = "";
-	yaml_node_pair_t *p;
-	int r = expect(c, n, YAML_MAPPING_NODE, path);
-
-	if (r)
-		return r;
-	for (size_t i = 0; i < nf; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 i ? ", " : "", fields[i].key);
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(&c->doc, p->value);
-		const char *key;
-		size_t i;
-
-		if ((r = scalar(c, k, path, &key, 64)))
-			return r;
-		for (i = 0; i < nf && strcmp(key, fields[i].key); i++)
-			;
-		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
-		if (i == nf)
-			return fail(c, k, sub, "unknown key '%s' (expected: %s)",
-				    key, list);
-		if (vals[i])
-			return fail(c, k, sub, "'%s' is given twice", key);
-		vals[i] = v;
-		keys[i] = k;
-	}
-	for (size_t i = 0; i < nf; i++) {
-		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
-			 fields[i].key);
-		if (!vals[i]) {
-			if (fields[i].required)
-				return fail(c, n, sub, "missing key '%s'",
-					    fields[i].key);
-			continue;
-		}
-		/* An alias shares its anchor's node (and its position): name
-		 * the key that uses it instead. */
-		if (c->seen[vals[i] - c->doc.nodes.start])
-			return fail(c, keys[i], sub,
-				    "YAML aliases (*name) are not accepted");
-		if ((r = fields[i].fn(c, vals[i], sub, obj)))
-			return r;
-	}
-	return 0;
-}
-
-/* A list of at most max items, each handled by fn with its index. */
-static int walk_list(struct ctx *c, yaml_node_t *n, const char *path,
-		     size_t max, int (*fn)(struct ctx *, yaml_node_t *,
-					   const char *, size_t))
-{
-	char sub[128];
-	yaml_node_item_t *it;
-	size_t i = 0;
-	int r = expect(c, n, YAML_SEQUENCE_NODE, path);
-
-	if (r)
-		return r;
-	if (n->data.sequence.items.start == n->data.sequence.items.top)
-		return fail(c, n, path, "must list at least one entry");
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++, i++) {
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		if (i == max)
-			return fail(c, yaml_document_get_node(&c->doc, *it), sub,
-				    "too many entries (at most %zu)", max);
-		if ((r = fn(c, yaml_document_get_node(&c->doc, *it), sub, i)))
-			return r;
-	}
-	return 0;
 }
 
 /* --- site --- */
 
-static int f_site_id(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_site_id(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
+
 	(void)o;
-	return name_field(c, v, p, c->cfg->site_id);
+	return kt_yw_name(w, v, p, c->cfg->site_id, KT_NAME_MAX);
 }
 
-static int f_device_number(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_device_number(struct kt_yw *w, yaml_node_t *v, const char *p,
+			   void *o)
 {
-	int r = copy_scalar(c, v, p, c->cfg->device_number, KT_DEVNUM_MAX);
+	struct ctx *c = w->user;
+	int r = kt_yw_copy(w, v, p, c->cfg->device_number, KT_DEVNUM_MAX);
 
 	(void)o;
 	for (const char *s = c->cfg->device_number; !r && *s; s++)
 		if (*s < 0x21 || *s > 0x7e)
-			r = fail(c, v, p, "'%s' must be printable ASCII without "
-				 "spaces (it is the customer's device number)",
-				 c->cfg->device_number);
+			r = kt_yw_fail(w, v, p, "'%s' must be printable ASCII "
+				       "without spaces (it is the customer's "
+				       "device number)", c->cfg->device_number);
 	return r;
 }
 
-static int f_location(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_location(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	int r = copy_scalar(c, v, p, c->cfg->location, KT_LOCATION_MAX);
+	struct ctx *c = w->user;
+	int r = kt_yw_copy(w, v, p, c->cfg->location, KT_LOCATION_MAX);
 
 	(void)o;
 	if (!r && !kt_text_valid(c->cfg->location))
-		r = fail(c, v, p, "is not valid UTF-8 text on one line");
+		r = kt_yw_fail(w, v, p, "is not valid UTF-8 text on one line");
 	return r;
 }
 
-static int f_role(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_role(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
 	static const char *const roles[] = { "site", "hub", NULL };
-	int i, r = choose(c, v, p, roles, &i);
+	int i, r = kt_yw_choose(w, v, p, roles, &i);
 
 	(void)o;
 	if (!r)
@@ -387,31 +112,32 @@ static int f_role(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 	return r;
 }
 
-static int f_site(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_site(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	static const struct field f[] = {
+	static const struct kt_yw_field f[] = {
 		{ "id", true, f_site_id },
 		{ "device-number", true, f_device_number },
 		{ "role", true, f_role },
 		{ "location", false, f_location },
 	};
-	return walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), o);
+	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
 }
 
-static int f_log_level(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_log_level(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
 	static const char *const levels[] = {
 		"emerg", "alert", "crit", "error", "warning", "notice", "info",
 		"debug", NULL,
 	};
 	(void)o;
-	return choose(c, v, p, levels, &c->cfg->log_level);
+	return kt_yw_choose(w, v, p, levels, &c->cfg->log_level);
 }
 
-static int f_log(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_log(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	static const struct field f[] = { { "level", false, f_log_level } };
-	return walk_map(c, v, p, f, 1, o);
+	static const struct kt_yw_field f[] = { { "level", false, f_log_level } };
+	return kt_yw_map(w, v, p, f, 1, o);
 }
 
 /* --- ports --- */
@@ -437,11 +163,12 @@ static bool valid_ifname(const char *s)
 	return true;
 }
 
-static int port_field(struct ctx *c, yaml_node_t *v, const char *p,
+static int port_field(struct kt_yw *w, yaml_node_t *v, const char *p,
 		      char *port, char *ifname)
 {
+	struct ctx *c = w->user;
 	char list[160] = "";
-	int r = copy_scalar(c, v, p, port, KT_PORT_MAX);
+	int r = kt_yw_copy(w, v, p, port, KT_PORT_MAX);
 
 	if (r)
 		return r;
@@ -454,158 +181,176 @@ static int port_field(struct ctx *c, yaml_node_t *v, const char *p,
 				 "%s%s", list[0] ? ", " : "", logical);
 		if (!strcmp(port, logical)) {
 			if (!dev[0])
-				return fail(c, v, p, "this board has no port '%s'",
-					    port);
+				return kt_yw_fail(w, v, p, "this board has no "
+						  "port '%s'", port);
 			snprintf(ifname, IF_NAMESIZE, "%s", dev);
 		}
 	}
 	if (!ifname[0]) {
 		if (!c->map->names_as_is)
-			return fail(c, v, p, "unknown port '%s' (this board has: %s)",
-				    port, list);
+			return kt_yw_fail(w, v, p, "unknown port '%s' (this "
+					  "board has: %s)", port, list);
 		if (!valid_ifname(port))
-			return fail(c, v, p, "'%s' is not an interface name", port);
+			return kt_yw_fail(w, v, p, "'%s' is not an interface "
+					  "name", port);
 		snprintf(ifname, IF_NAMESIZE, "%s", port);
 	}
 	if (port_in_use(c->cfg, ifname))
-		return fail(c, v, p, "port '%s' is already used by another line "
-			    "or segment", port);
+		return kt_yw_fail(w, v, p, "port '%s' is already used by "
+				  "another line or segment", port);
 	return 0;
 }
 
 /* No two of the box's own prefixes may overlap: the kernel would route one
  * segment's traffic out of another's port. */
-static int check_overlap(struct ctx *c, yaml_node_t *v, const char *p,
+static int check_overlap(struct kt_yw *w, yaml_node_t *v, const char *p,
 			 const struct kt_prefix *pf)
 {
+	struct ctx *c = w->user;
 	char a[KT_PREFIX_STRLEN];
 
 	for (size_t i = 0; i < c->cfg->n_lines; i++)
 		if (kt_prefix_overlap(pf, &c->cfg->lines[i].address))
-			return fail(c, v, p, "overlaps line '%s' (%s)",
-				    c->cfg->lines[i].name,
-				    kt_prefix_str(&c->cfg->lines[i].address, a,
-						  sizeof(a)));
+			return kt_yw_fail(w, v, p, "overlaps line '%s' (%s)",
+					  c->cfg->lines[i].name,
+					  kt_prefix_str(&c->cfg->lines[i].address,
+							a, sizeof(a)));
 	for (size_t i = 0; i < c->cfg->n_segments; i++)
 		if (kt_prefix_overlap(pf, &c->cfg->segments[i].address))
-			return fail(c, v, p, "overlaps segment '%s' (%s)",
-				    c->cfg->segments[i].name,
-				    kt_prefix_str(&c->cfg->segments[i].address, a,
-						  sizeof(a)));
+			return kt_yw_fail(w, v, p, "overlaps segment '%s' (%s)",
+					  c->cfg->segments[i].name,
+					  kt_prefix_str(&c->cfg->segments[i].address,
+							a, sizeof(a)));
 	/* The tunnel address is the box's too; it is parsed before the
 	 * segments, which must leave it alone. */
 	if (c->cfg->tunnel.enabled &&
 	    kt_prefix_contains(pf, &c->cfg->tunnel.address))
-		return fail(c, v, p, "contains the tunnel address %s",
-			    kt_addr_str(&c->cfg->tunnel.address, a, sizeof(a)));
+		return kt_yw_fail(w, v, p, "contains the tunnel address %s",
+				  kt_addr_str(&c->cfg->tunnel.address, a,
+					      sizeof(a)));
 	return 0;
 }
 
 /* --- lines --- */
 
-static int f_line_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_line_name(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	return unique_name(c, v, p, ((struct kt_line *)o)->name, "line",
+	struct ctx *c = w->user;
+
+	return unique_name(w, v, p, ((struct kt_line *)o)->name, "line",
 			   c->cfg->lines[0].name, c->cfg->n_lines,
 			   sizeof(struct kt_line));
 }
 
-static int f_line_kind(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_line_kind(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
 	static const char *const kinds[] = { "closed", "best-effort", NULL };
-	int i, r = choose(c, v, p, kinds, &i);
+	int i, r = kt_yw_choose(w, v, p, kinds, &i);
 
 	if (!r)
 		((struct kt_line *)o)->kind = (enum kt_line_kind)i;
 	return r;
 }
 
-static int f_line_port(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_line_port(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
 	struct kt_line *l = o;
 
-	return port_field(c, v, p, l->port, l->ifname);
+	return port_field(w, v, p, l->port, l->ifname);
 }
 
-static int f_line_address(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_line_address(struct kt_yw *w, yaml_node_t *v, const char *p,
+			  void *o)
 {
 	struct kt_line *l = o;
-	int r = prefix_field(c, v, p, &l->address);
+	int r = kt_yw_prefix_like(w, v, p, PREFIX_LIKE, &l->address);
 
-	return r ? r : check_overlap(c, v, p, &l->address);
+	return r ? r : check_overlap(w, v, p, &l->address);
 }
 
-static int f_line_gateway(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_line_gateway(struct kt_yw *w, yaml_node_t *v, const char *p,
+			  void *o)
 {
 	struct kt_line *l = o;
 	char a[KT_PREFIX_STRLEN], g[KT_PREFIX_STRLEN];
-	int r = addr_field(c, v, p, &l->gateway);
+	int r = kt_yw_addr(w, v, p, &l->gateway);
 
 	if (r)
 		return r;
 	if (!kt_prefix_contains(&l->address, &l->gateway))
-		return fail(c, v, p, "gateway %s is not inside the line's "
-			    "address %s", kt_addr_str(&l->gateway, g, sizeof(g)),
-			    kt_prefix_str(&l->address, a, sizeof(a)));
+		return kt_yw_fail(w, v, p, "gateway %s is not inside the "
+				  "line's address %s",
+				  kt_addr_str(&l->gateway, g, sizeof(g)),
+				  kt_prefix_str(&l->address, a, sizeof(a)));
 	if (kt_addr_equal(&l->address.addr, &l->gateway))
-		return fail(c, v, p, "gateway %s is the line's own address",
-			    kt_addr_str(&l->gateway, g, sizeof(g)));
+		return kt_yw_fail(w, v, p, "gateway %s is the line's own "
+				  "address",
+				  kt_addr_str(&l->gateway, g, sizeof(g)));
 	return 0;
 }
 
-static int f_line(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
+static int f_line(struct kt_yw *w, yaml_node_t *v, const char *p,
+		  size_t i, void *o)
 {
+	struct ctx *c = w->user;
 	/* address before gateway: the gateway is checked against it. */
-	static const struct field f[] = {
+	static const struct kt_yw_field f[] = {
 		{ "name", true, f_line_name },
 		{ "kind", true, f_line_kind },
 		{ "port", true, f_line_port },
 		{ "address", true, f_line_address },
 		{ "gateway", true, f_line_gateway },
 	};
-	int r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), &c->cfg->lines[i]);
+	int r;
 
+	(void)o;
+	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), &c->cfg->lines[i]);
 	if (!r)
 		c->cfg->n_lines = i + 1;
 	return r;
 }
 
-static int f_lines(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_lines(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
 	(void)o;
-	return walk_list(c, v, p, KT_MAX_LINES, f_line);
+	return kt_yw_list(w, v, p, KT_MAX_LINES, f_line, NULL);
 }
 
 /* --- tunnel --- */
 
-static int f_tun_suite(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_tun_suite(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
 	const char *s;
-	int r = scalar(c, v, p, &s, 64);
+	int r = kt_yw_scalar(w, v, p, &s, 64);
 
 	(void)o;
 	if (r)
 		return r;
 	c->suite = kt_suite_find(s);
 	if (!c->suite)
-		return fail(c, v, p, "'%s' is not one of: %s, %s", s,
-			    kt_suite_wireguard.name, kt_suite_cryptrec.name);
+		return kt_yw_fail(w, v, p, "'%s' is not one of: %s, %s", s,
+				  kt_suite_wireguard.name,
+				  kt_suite_cryptrec.name);
 	snprintf(c->cfg->tunnel.suite, sizeof(c->cfg->tunnel.suite), "%s",
 		 c->suite->name);
 	return 0;
 }
 
-static int f_tun_private_key(struct ctx *c, yaml_node_t *v, const char *p,
+static int f_tun_private_key(struct kt_yw *w, yaml_node_t *v, const char *p,
 			     void *o)
 {
+	struct ctx *c = w->user;
+
 	(void)o;
-	return path_field(c, v, p, c->cfg->tunnel.private_key);
+	return path_field(w, v, p, c->cfg->tunnel.private_key);
 }
 
-static int f_tun_port(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_tun_port(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	unsigned u;
-	int r = uint_field(c, v, p, 1, 65535, &u);
+	struct ctx *c = w->user;
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 1, 65535, &u);
 
 	(void)o;
 	if (!r) {
@@ -617,23 +362,26 @@ static int f_tun_port(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 
 /* Inside a line's or a segment's prefix, the tunnel address would be
  * routed out of that port instead of into the tunnels. */
-static int f_tun_address(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_tun_address(struct kt_yw *w, yaml_node_t *v, const char *p,
+			 void *o)
 {
+	struct ctx *c = w->user;
 	struct kt_prefix host;
-	int r = addr_field(c, v, p, &c->cfg->tunnel.address);
+	int r = kt_yw_addr(w, v, p, &c->cfg->tunnel.address);
 
 	(void)o;
 	if (r)
 		return r;
 	kt_prefix_host(&c->cfg->tunnel.address, &host);
-	return check_overlap(c, v, p, &host);
+	return check_overlap(w, v, p, &host);
 }
 
-static int f_tun_keepalive(struct ctx *c, yaml_node_t *v, const char *p,
+static int f_tun_keepalive(struct kt_yw *w, yaml_node_t *v, const char *p,
 			   void *o)
 {
-	unsigned u;
-	int r = uint_field(c, v, p, 0, 3600, &u);
+	struct ctx *c = w->user;
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 0, 3600, &u);
 
 	(void)o;
 	if (!r)
@@ -643,10 +391,11 @@ static int f_tun_keepalive(struct ctx *c, yaml_node_t *v, const char *p,
 
 /* At least IPv6's minimum link MTU; at most what fits in an Ethernet
  * frame's payload. */
-static int f_tun_mtu(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_tun_mtu(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	unsigned u;
-	int r = uint_field(c, v, p, 1280, 1500, &u);
+	struct ctx *c = w->user;
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 1280, 1500, &u);
 
 	(void)o;
 	if (!r)
@@ -654,11 +403,12 @@ static int f_tun_mtu(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 	return r;
 }
 
-static int f_tunnel(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_tunnel(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
 	/* suite first: the hubs' and sites' public keys are decoded with
 	 * it. */
-	static const struct field f[] = {
+	static const struct kt_yw_field f[] = {
 		{ "suite", true, f_tun_suite },
 		{ "private-key", true, f_tun_private_key },
 		{ "port", true, f_tun_port },
@@ -674,7 +424,7 @@ static int f_tunnel(struct ctx *c, yaml_node_t *v, const char *p, void *o)
 	t->keepalive_s = c->cfg->role == KT_ROLE_SITE ?
 			 KT_KEEPALIVE_SITE_DEFAULT : 0;
 	t->mtu = KT_TUNNEL_MTU_DEFAULT;
-	r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), o);
+	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
 	/* Set once the section is whole: from here on check_overlap holds
 	 * the segments, parsed later, against the address (and not the
 	 * address against itself, in f_tun_address). */
@@ -712,9 +462,10 @@ static const char *peer_kind(const struct ctx *c)
  * the site whose address or routes hold it (cryptokey routing). Two sites
  * claiming the same addresses would make that choice ambiguous. A site's
  * hubs may carry the same routes: each hub has tunnels of its own. */
-static int check_site_overlap(struct ctx *c, yaml_node_t *v, const char *p,
+static int check_site_overlap(struct kt_yw *w, yaml_node_t *v, const char *p,
 			      const struct kt_prefix *pf, const char *what)
 {
+	struct ctx *c = w->user;
 	char b[KT_PREFIX_STRLEN];
 
 	if (c->cfg->role != KT_ROLE_HUB)
@@ -725,47 +476,52 @@ static int check_site_overlap(struct ctx *c, yaml_node_t *v, const char *p,
 
 		kt_prefix_host(&s->peer.address, &host);
 		if (kt_prefix_overlap(pf, &host))
-			return fail(c, v, p, "%s of site '%s' overlaps the "
-				    "address %s of site '%s' (which site's tunnel "
-				    "would carry it?)", what, c->peer_name,
-				    kt_addr_str(&s->peer.address, b, sizeof(b)),
-				    s->name);
+			return kt_yw_fail(w, v, p, "%s of site '%s' overlaps "
+					  "the address %s of site '%s' (which "
+					  "site's tunnel would carry it?)",
+					  what, c->peer_name,
+					  kt_addr_str(&s->peer.address, b,
+						      sizeof(b)), s->name);
 		for (size_t j = 0; j < s->peer.n_routes; j++)
 			if (kt_prefix_overlap(pf, &s->peer.routes[j]))
-				return fail(c, v, p, "%s of site '%s' overlaps "
-					    "route %s of site '%s' (which site's "
-					    "tunnel would carry it?)", what,
-					    c->peer_name,
-					    kt_prefix_str(&s->peer.routes[j], b,
-							  sizeof(b)), s->name);
+				return kt_yw_fail(w, v, p, "%s of site '%s' "
+						  "overlaps route %s of site "
+						  "'%s' (which site's tunnel "
+						  "would carry it?)", what,
+						  c->peer_name,
+						  kt_prefix_str(&s->peer.routes[j],
+								b, sizeof(b)),
+						  s->name);
 	}
 	return 0;
 }
 
 /* A hub's tunnel keys on a site without a tunnel would be dropped
  * silently; refuse them like an unknown key. */
-static int need_tunnel(struct ctx *c, yaml_node_t *v, const char *p)
+static int need_tunnel(struct kt_yw *w, yaml_node_t *v, const char *p)
 {
+	struct ctx *c = w->user;
 	if (!c->cfg->tunnel.enabled)
-		return fail(c, v, p, "needs a 'tunnel' section (this file has "
-			    "none)");
+		return kt_yw_fail(w, v, p, "needs a 'tunnel' section (this "
+				  "file has none)");
 	return 0;
 }
 
-static int f_peer_public_key(struct ctx *c, yaml_node_t *v, const char *p,
+static int f_peer_public_key(struct kt_yw *w, yaml_node_t *v, const char *p,
 			     void *o)
 {
+	struct ctx *c = w->user;
 	struct kt_tunnel_peer *pe = c->peer;
 	const char *s;
 	int r;
 
 	(void)o;
-	if ((r = need_tunnel(c, v, p)) || (r = scalar(c, v, p, &s, 256)))
+	if ((r = need_tunnel(w, v, p)) || (r = kt_yw_scalar(w, v, p, &s, 256)))
 		return r;
 	if (kt_key_decode(s, pe->public_key, c->suite->pub_len))
-		return fail(c, v, p, "'%.48s' is not a public key of suite %s "
-			    "(%zu bytes in base64)", s, c->suite->name,
-			    c->suite->pub_len);
+		return kt_yw_fail(w, v, p, "'%.48s' is not a public key of "
+				  "suite %s (%zu bytes in base64)", s,
+				  c->suite->name, c->suite->pub_len);
 	pe->public_key_len = c->suite->pub_len;
 	/* One key, one peer: the handshake tells peers apart by key. */
 	for (size_t i = 0; i < peers_before(c); i++) {
@@ -773,158 +529,177 @@ static int f_peer_public_key(struct ctx *c, yaml_node_t *v, const char *p,
 		const struct kt_tunnel_peer *q = peer_at(c, i, &name);
 
 		if (!memcmp(q->public_key, pe->public_key, pe->public_key_len))
-			return fail(c, v, p, "%s '%s' has the same public key "
-				    "as %s '%s'", peer_kind(c), c->peer_name,
-				    peer_kind(c), name);
+			return kt_yw_fail(w, v, p, "%s '%s' has the same "
+					  "public key as %s '%s'", peer_kind(c),
+					  c->peer_name, peer_kind(c), name);
 	}
 	return 0;
 }
 
-static int f_peer_address(struct ctx *c, yaml_node_t *v, const char *p,
+static int f_peer_address(struct kt_yw *w, yaml_node_t *v, const char *p,
 			  void *o)
 {
+	struct ctx *c = w->user;
 	struct kt_tunnel_peer *pe = c->peer;
 	struct kt_prefix host;
 	char a[KT_PREFIX_STRLEN], what[KT_PREFIX_STRLEN + 8];
 	int r;
 
 	(void)o;
-	if ((r = need_tunnel(c, v, p)) || (r = addr_field(c, v, p, &pe->address)))
+	if ((r = need_tunnel(w, v, p)) ||
+	    (r = kt_yw_addr(w, v, p, &pe->address)))
 		return r;
 	if (pe->address.family != c->cfg->tunnel.address.family)
-		return fail(c, v, p, "address family differs from the tunnel "
-			    "address %s", kt_addr_str(&c->cfg->tunnel.address,
-						      a, sizeof(a)));
+		return kt_yw_fail(w, v, p, "address family differs from the "
+				  "tunnel address %s",
+				  kt_addr_str(&c->cfg->tunnel.address, a,
+					      sizeof(a)));
 	if (kt_addr_equal(&pe->address, &c->cfg->tunnel.address))
-		return fail(c, v, p, "%s is this box's own tunnel address",
-			    kt_addr_str(&pe->address, a, sizeof(a)));
+		return kt_yw_fail(w, v, p, "%s is this box's own tunnel "
+				  "address", kt_addr_str(&pe->address, a,
+							 sizeof(a)));
 	for (size_t i = 0; i < peers_before(c); i++) {
 		const char *name;
 		const struct kt_tunnel_peer *q = peer_at(c, i, &name);
 
 		if (kt_addr_equal(&q->address, &pe->address))
-			return fail(c, v, p, "%s '%s' has the same address as "
-				    "%s '%s' (%s)", peer_kind(c), c->peer_name,
-				    peer_kind(c), name,
-				    kt_addr_str(&pe->address, a, sizeof(a)));
+			return kt_yw_fail(w, v, p, "%s '%s' has the same "
+					  "address as %s '%s' (%s)",
+					  peer_kind(c), c->peer_name,
+					  peer_kind(c), name,
+					  kt_addr_str(&pe->address, a,
+						      sizeof(a)));
 	}
 	kt_prefix_host(&pe->address, &host);
 	snprintf(what, sizeof(what), "address %s",
 		 kt_addr_str(&pe->address, a, sizeof(a)));
-	return check_site_overlap(c, v, p, &host, what);
+	return check_site_overlap(w, v, p, &host, what);
 }
 
-static int f_peer_route(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
+static int f_peer_route(struct kt_yw *w, yaml_node_t *v, const char *p,
+			size_t i, void *o)
 {
+	struct ctx *c = w->user;
 	struct kt_tunnel_peer *pe = c->peer;
 	char a[KT_PREFIX_STRLEN], what[KT_PREFIX_STRLEN + 8];
-	int r = prefix_field(c, v, p, &pe->routes[i]);
+	int r = kt_yw_prefix_like(w, v, p, PREFIX_LIKE, &pe->routes[i]);
 
+	(void)o;
 	if (r)
 		return r;
 	pe->n_routes = i + 1;
 	snprintf(what, sizeof(what), "route %s",
 		 kt_prefix_str(&pe->routes[i], a, sizeof(a)));
-	return check_site_overlap(c, v, p, &pe->routes[i], what);
+	return check_site_overlap(w, v, p, &pe->routes[i], what);
 }
 
-static int f_peer_routes(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_peer_routes(struct kt_yw *w, yaml_node_t *v, const char *p,
+			 void *o)
 {
 	int r;
 
 	(void)o;
-	if ((r = need_tunnel(c, v, p)))
+	if ((r = need_tunnel(w, v, p)))
 		return r;
-	return walk_list(c, v, p, KT_MAX_ROUTES, f_peer_route);
+	return kt_yw_list(w, v, p, KT_MAX_ROUTES, f_peer_route, NULL);
 }
 
-static int f_peer_preshared_key(struct ctx *c, yaml_node_t *v, const char *p,
+static int f_peer_preshared_key(struct kt_yw *w, yaml_node_t *v, const char *p,
 				void *o)
 {
+	struct ctx *c = w->user;
 	int r;
 
 	(void)o;
-	if ((r = need_tunnel(c, v, p)))
+	if ((r = need_tunnel(w, v, p)))
 		return r;
-	return path_field(c, v, p, c->peer->preshared_key);
+	return path_field(w, v, p, c->peer->preshared_key);
 }
 
 /* Keys that walk_map cannot require by itself: a hub's are required only
  * when the file has a tunnel section. */
-static int require_peer_keys(struct ctx *c, yaml_node_t *v, const char *p)
+static int require_peer_keys(struct kt_yw *w, yaml_node_t *v, const char *p)
 {
+	struct ctx *c = w->user;
 	char sub[128];
 
 	if (!c->cfg->tunnel.enabled)
 		return 0;
 	if (!c->peer->public_key_len) {
 		snprintf(sub, sizeof(sub), "%s.public-key", p);
-		return fail(c, v, sub, "missing key 'public-key' (needed with "
-			    "a 'tunnel' section)");
+		return kt_yw_fail(w, v, sub, "missing key 'public-key' "
+				  "(needed with a 'tunnel' section)");
 	}
 	if (!c->peer->address.family) {
 		snprintf(sub, sizeof(sub), "%s.address", p);
-		return fail(c, v, sub, "missing key 'address' (needed with a "
-			    "'tunnel' section)");
+		return kt_yw_fail(w, v, sub, "missing key 'address' (needed "
+				  "with a 'tunnel' section)");
 	}
 	return 0;
 }
 
 /* --- hubs --- */
 
-static int f_hub_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_hub_name(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	return unique_name(c, v, p, ((struct kt_hub *)o)->name, "hub",
+	struct ctx *c = w->user;
+
+	return unique_name(w, v, p, ((struct kt_hub *)o)->name, "hub",
 			   c->cfg->hubs[0].name, c->cfg->n_hubs,
 			   sizeof(struct kt_hub));
 }
 
-static int f_hub_endpoints(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_hub_endpoints(struct kt_yw *w, yaml_node_t *v, const char *p,
+			   void *o)
 {
+	struct ctx *c = w->user;
 	struct kt_hub *h = o;
 	char sub[128];
 	yaml_node_pair_t *pair;
-	int r = expect(c, v, YAML_MAPPING_NODE, p);
+	int r = kt_yw_expect(w, v, YAML_MAPPING_NODE, p);
 
 	if (r)
 		return r;
 	if (v->data.mapping.pairs.start == v->data.mapping.pairs.top)
-		return fail(c, v, p, "must name at least one line");
+		return kt_yw_fail(w, v, p, "must name at least one line");
 	for (pair = v->data.mapping.pairs.start; pair < v->data.mapping.pairs.top;
 	     pair++) {
-		yaml_node_t *k = yaml_document_get_node(&c->doc, pair->key);
-		yaml_node_t *a = yaml_document_get_node(&c->doc, pair->value);
+		yaml_node_t *k = yaml_document_get_node(&w->doc, pair->key);
+		yaml_node_t *a = yaml_document_get_node(&w->doc, pair->value);
 		struct kt_endpoint *e = &h->endpoints[h->n_endpoints];
 		const char *line;
 		size_t li;
 
-		if ((r = scalar(c, k, p, &line, KT_NAME_MAX)))
+		if ((r = kt_yw_scalar(w, k, p, &line, KT_NAME_MAX)))
 			return r;
 		snprintf(sub, sizeof(sub), "%s.%s", p, line);
 		for (li = 0; li < c->cfg->n_lines &&
 			     strcmp(c->cfg->lines[li].name, line); li++)
 			;
 		if (li == c->cfg->n_lines)
-			return fail(c, k, sub, "no line is named '%s'", line);
+			return kt_yw_fail(w, k, sub, "no line is named '%s'",
+					  line);
 		for (size_t j = 0; j < h->n_endpoints; j++)
 			if (h->endpoints[j].line == li)
-				return fail(c, k, sub, "line '%s' is given twice",
-					    line);
-		if ((r = addr_field(c, a, sub, &e->addr)))
+				return kt_yw_fail(w, k, sub, "line '%s' is "
+						  "given twice", line);
+		if ((r = kt_yw_addr(w, a, sub, &e->addr)))
 			return r;
 		if (e->addr.family != c->cfg->lines[li].address.addr.family)
-			return fail(c, a, sub, "address family differs from "
-				    "line '%s'", line);
+			return kt_yw_fail(w, a, sub, "address family differs "
+					  "from line '%s'", line);
 		e->line = (unsigned)li;
 		h->n_endpoints++;
 	}
 	return 0;
 }
 
-static int f_hub(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
+static int f_hub(struct kt_yw *w, yaml_node_t *v, const char *p,
+		 size_t i, void *o)
 {
+	struct ctx *c = w->user;
 	/* name first: the tunnel keys' errors name the hub. */
-	static const struct field f[] = {
+	static const struct kt_yw_field f[] = {
 		{ "name", true, f_hub_name },
 		{ "endpoints", true, f_hub_endpoints },
 		{ "public-key", false, f_peer_public_key },
@@ -935,52 +710,58 @@ static int f_hub(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
 	struct kt_hub *h = &c->cfg->hubs[i];
 	int r;
 
+	(void)o;
 	c->peer = &h->peer;
 	c->peer_name = h->name;
-	r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), h);
+	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), h);
 	if (!r)
-		r = require_peer_keys(c, v, p);
+		r = require_peer_keys(w, v, p);
 	if (!r)
 		c->cfg->n_hubs = i + 1;
 	return r;
 }
 
-static int f_hubs(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_hubs(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
 	const struct kt_tunnel *t = &c->cfg->tunnel;
 	unsigned long last;
 	int r;
 
 	(void)o;
 	if (c->cfg->role == KT_ROLE_HUB)
-		return fail(c, v, p, "a hub has no hubs of its own");
-	if ((r = walk_list(c, v, p, KT_MAX_HUBS, f_hub)) || !t->enabled)
+		return kt_yw_fail(w, v, p, "a hub has no hubs of its own");
+	if ((r = kt_yw_list(w, v, p, KT_MAX_HUBS, f_hub, NULL)) || !t->enabled)
 		return r;
 	/* A site's path i (one per hub and line) uses UDP port port + i. */
 	last = t->port + c->cfg->n_hubs * c->cfg->n_lines - 1;
 	if (last > 65535)
-		return fail(c, c->tunnel_port, "tunnel.port", "%zu hubs on %zu "
-			    "lines take ports %u to %lu; the last must be at "
-			    "most 65535", c->cfg->n_hubs, c->cfg->n_lines,
-			    t->port, last);
+		return kt_yw_fail(w, c->tunnel_port, "tunnel.port", "%zu hubs "
+				  "on %zu lines take ports %u to %lu; the last "
+				  "must be at most 65535", c->cfg->n_hubs,
+				  c->cfg->n_lines, t->port, last);
 	return 0;
 }
 
 /* --- sites (a hub's) --- */
 
-static int f_remote_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_remote_name(struct kt_yw *w, yaml_node_t *v, const char *p,
+			 void *o)
 {
-	return unique_name(c, v, p, ((struct kt_remote_site *)o)->name, "site",
+	struct ctx *c = w->user;
+
+	return unique_name(w, v, p, ((struct kt_remote_site *)o)->name, "site",
 			   c->cfg->sites[0].name, c->cfg->n_sites,
 			   sizeof(struct kt_remote_site));
 }
 
-static int f_remote_site(struct ctx *c, yaml_node_t *v, const char *p,
-			 size_t i)
+static int f_remote_site(struct kt_yw *w, yaml_node_t *v, const char *p,
+			 size_t i, void *o)
 {
+	struct ctx *c = w->user;
 	/* name first: the errors name the site; address before routes,
 	 * both checked against the sites before. */
-	static const struct field f[] = {
+	static const struct kt_yw_field f[] = {
 		{ "name", true, f_remote_name },
 		{ "public-key", true, f_peer_public_key },
 		{ "address", true, f_peer_address },
@@ -990,97 +771,109 @@ static int f_remote_site(struct ctx *c, yaml_node_t *v, const char *p,
 	struct kt_remote_site *s = &c->cfg->sites[i];
 	int r;
 
+	(void)o;
 	c->peer = &s->peer;
 	c->peer_name = s->name;
-	r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]), s);
+	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), s);
 	if (!r)
 		c->cfg->n_sites = i + 1;
 	return r;
 }
 
-static int f_sites(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_sites(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
+
 	(void)o;
 	if (c->cfg->role != KT_ROLE_HUB)
-		return fail(c, v, p, "only a hub lists sites (a site's tunnels "
-			    "go to its hubs)");
+		return kt_yw_fail(w, v, p, "only a hub lists sites (a site's "
+				  "tunnels go to its hubs)");
 	if (!c->cfg->tunnel.enabled)
-		return fail(c, v, p, "needs a 'tunnel' section (this file has "
-			    "none)");
-	return walk_list(c, v, p, KT_MAX_SITES, f_remote_site);
+		return kt_yw_fail(w, v, p, "needs a 'tunnel' section (this "
+				  "file has none)");
+	return kt_yw_list(w, v, p, KT_MAX_SITES, f_remote_site, NULL);
 }
 
 /* --- segments --- */
 
-static int f_seg_name(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_seg_name(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	return unique_name(c, v, p, ((struct kt_segment *)o)->name, "segment",
+	struct ctx *c = w->user;
+
+	return unique_name(w, v, p, ((struct kt_segment *)o)->name, "segment",
 			   c->cfg->segments[0].name, c->cfg->n_segments,
 			   sizeof(struct kt_segment));
 }
 
-static int f_seg_kind(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_seg_kind(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
+	struct ctx *c = w->user;
 	static const char *const kinds[] = {
 		"mynumber", "lgwan", "internet", "management", "datacenter", NULL,
 	};
 	struct kt_segment *s = o;
-	int i, r = choose(c, v, p, kinds, &i);
+	int i, r = kt_yw_choose(w, v, p, kinds, &i);
 
 	if (r)
 		return r;
 	s->kind = (enum kt_seg_kind)i;
 	if ((c->cfg->role == KT_ROLE_HUB) != (s->kind == KT_SEG_DATACENTER))
-		return fail(c, v, p, "a %s cannot have a '%s' segment",
-			    kt_role_name(c->cfg->role), kinds[i]);
+		return kt_yw_fail(w, v, p, "a %s cannot have a '%s' segment",
+				  kt_role_name(c->cfg->role), kinds[i]);
 	for (size_t j = 0; j < c->cfg->n_segments; j++)
 		if (c->cfg->segments[j].kind == s->kind)
-			return fail(c, v, p, "a second '%s' segment (segment '%s' "
-				    "is one already)", kinds[i],
-				    c->cfg->segments[j].name);
+			return kt_yw_fail(w, v, p, "a second '%s' segment "
+					  "(segment '%s' is one already)",
+					  kinds[i], c->cfg->segments[j].name);
 	return 0;
 }
 
-static int f_seg_port(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_seg_port(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
 	struct kt_segment *s = o;
 
-	return port_field(c, v, p, s->port, s->ifname);
+	return port_field(w, v, p, s->port, s->ifname);
 }
 
-static int f_seg_address(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_seg_address(struct kt_yw *w, yaml_node_t *v, const char *p,
+			 void *o)
 {
 	struct kt_segment *s = o;
-	int r = prefix_field(c, v, p, &s->address);
+	int r = kt_yw_prefix_like(w, v, p, PREFIX_LIKE, &s->address);
 
-	return r ? r : check_overlap(c, v, p, &s->address);
+	return r ? r : check_overlap(w, v, p, &s->address);
 }
 
-static int f_segment(struct ctx *c, yaml_node_t *v, const char *p, size_t i)
+static int f_segment(struct kt_yw *w, yaml_node_t *v, const char *p,
+		     size_t i, void *o)
 {
-	static const struct field f[] = {
+	struct ctx *c = w->user;
+	static const struct kt_yw_field f[] = {
 		{ "name", true, f_seg_name },
 		{ "kind", true, f_seg_kind },
 		{ "port", true, f_seg_port },
 		{ "address", true, f_seg_address },
 	};
-	int r = walk_map(c, v, p, f, sizeof(f) / sizeof(f[0]),
-			 &c->cfg->segments[i]);
+	int r;
 
+	(void)o;
+	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]),
+		      &c->cfg->segments[i]);
 	if (!r)
 		c->cfg->n_segments = i + 1;
 	return r;
 }
 
-static int f_segments(struct ctx *c, yaml_node_t *v, const char *p, void *o)
+static int f_segments(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
 	(void)o;
-	return walk_list(c, v, p, KT_MAX_SEGMENTS, f_segment);
+	return kt_yw_list(w, v, p, KT_MAX_SEGMENTS, f_segment, NULL);
 }
 
-static int f_root(struct ctx *c, yaml_node_t *root)
+static int f_root(struct kt_yw *w, yaml_node_t *root)
 {
-	static const struct field f[] = {
+	struct ctx *c = w->user;
+	static const struct kt_yw_field f[] = {
 		{ "site", true, f_site },
 		{ "log", false, f_log },
 		{ "lines", true, f_lines },
@@ -1094,94 +887,32 @@ static int f_root(struct ctx *c, yaml_node_t *root)
 		{ "sites", false, f_sites },
 		{ "segments", true, f_segments },
 	};
-	int r = walk_map(c, root, "", f, sizeof(f) / sizeof(f[0]), NULL);
+	int r = kt_yw_map(w, root, "", f, sizeof(f) / sizeof(f[0]), NULL);
 
 	if (!r && c->cfg->role == KT_ROLE_SITE && !c->cfg->n_hubs)
-		r = fail(c, root, "hubs", "missing key 'hubs' (a site needs at "
-			 "least one hub)");
+		r = kt_yw_fail(w, root, "hubs", "missing key 'hubs' (a site "
+			       "needs at least one hub)");
 	return r;
-}
-
-static void syntax_error(const yaml_parser_t *p, const uint8_t *buf, size_t len,
-			 struct kt_config_error *err)
-{
-	if (p->error == YAML_READER_ERROR) {
-		/* The reader (bad encoding) reports a byte offset only. */
-		size_t off = p->problem_offset < len ? p->problem_offset : len;
-
-		err->line = 1;
-		err->column = 1;
-		for (size_t i = 0; i < off; i++) {
-			err->column++;
-			if (buf[i] == '\n') {
-				err->line++;
-				err->column = 1;
-			}
-		}
-	} else {
-		err->line = (unsigned)p->problem_mark.line + 1;
-		err->column = (unsigned)p->problem_mark.column + 1;
-	}
-	snprintf(err->field, sizeof(err->field), "(syntax)");
-	snprintf(err->message, sizeof(err->message), "%s%s%s",
-		 p->problem ? p->problem : "malformed YAML",
-		 p->context ? " " : "", p->context ? p->context : "");
-	kt_text_clean(err->message);
 }
 
 int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 		    const struct kt_port_map *map, struct kt_config *out,
 		    struct kt_config_error *err)
 {
-	struct ctx c = { .map = map, .cfg = out, .err = err };
-	yaml_parser_t parser;
-	yaml_document_t extra;
-	yaml_node_t *root;
+	struct ctx c = { .map = map, .cfg = out };
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
 	out->log_level = -1;
 	snprintf(err->file, sizeof(err->file), "%s", name);
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, buf, len);
-	if (!yaml_parser_load(&parser, &c.doc)) {
-		syntax_error(&parser, buf, len, err);
-		yaml_parser_delete(&parser);
-		return -EINVAL;
-	}
-	root = yaml_document_get_root_node(&c.doc);
-	if (!root) {
-		r = fail(&c, NULL, "(file)", "the file is empty");
-		goto out_doc;
-	}
-	if (!yaml_parser_load(&parser, &extra)) {
-		syntax_error(&parser, buf, len, err);
-		r = -EINVAL;
-		goto out_doc;
-	} else {
-		bool more = yaml_document_get_root_node(&extra) != NULL;
-
-		yaml_document_delete(&extra);
-		if (more) {
-			r = fail(&c, NULL, "(file)", "holds more than one YAML "
-				 "document ('---'); a site file holds one");
-			goto out_doc;
-		}
-	}
-	c.seen = calloc((size_t)(c.doc.nodes.top - c.doc.nodes.start), 1);
-	if (!c.seen) {
-		r = -ENOMEM;
-		goto out_doc;
-	}
-	r = f_root(&c, root);
-	free(c.seen);
+	if ((r = kt_yw_init_kind(&c.w, buf, len, "a site file", err)))
+		return r;
+	c.w.user = &c;
+	r = f_root(&c.w, kt_yw_root(&c.w));
+	kt_yw_uninit(&c.w);
 	if (!r)
 		wc_Sha256Hash(buf, (word32)len, out->sha256);
-out_doc:
-	yaml_document_delete(&c.doc);
-	yaml_parser_delete(&parser);
 	return r;
 }
 

@@ -1,6 +1,7 @@
 #include "yamlwalk.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,12 @@ static void syntax_error(const yaml_parser_t *p, const uint8_t *buf, size_t len,
 int kt_yw_init(struct kt_yw *w, const uint8_t *buf, size_t len,
 	       struct kt_config_error *err)
 {
+	return kt_yw_init_kind(w, buf, len, "a file", err);
+}
+
+int kt_yw_init_kind(struct kt_yw *w, const uint8_t *buf, size_t len,
+		    const char *kind, struct kt_config_error *err)
+{
 	yaml_parser_t parser;
 	yaml_document_t extra;
 	int r = 0;
@@ -85,7 +92,8 @@ int kt_yw_init(struct kt_yw *w, const uint8_t *buf, size_t len,
 	} else {
 		if (yaml_document_get_root_node(&extra))
 			r = kt_yw_fail(w, NULL, "(file)", "holds more than one "
-				       "YAML document ('---'); a file holds one");
+				       "YAML document ('---'); %s holds one",
+				       kind);
 		yaml_document_delete(&extra);
 	}
 	if (!r) {
@@ -227,26 +235,55 @@ int kt_yw_bool(struct kt_yw *w, yaml_node_t *n, const char *path, bool *out)
 	return r;
 }
 
-int kt_yw_uint(struct kt_yw *w, yaml_node_t *n, const char *path,
-	       unsigned long min, unsigned long max, unsigned long *out)
+/* Decimal digits only: YAML itself would read 0x10, 1e3, +5 or 010
+ * (octal in YAML 1.1) as numbers too. kt_yw_uint and kt_yw_decimal differ
+ * in the longest value read and in their messages (see yamlwalk.h). */
+static int read_uint(struct kt_yw *w, yaml_node_t *n, const char *path,
+		     unsigned long min, unsigned long max, unsigned long *out,
+		     bool strict)
 {
 	const char *s;
 	unsigned long v = 0;
-	int r = kt_yw_scalar(w, n, path, &s, 24);
+	bool big = false;
+	int r = kt_yw_scalar(w, n, path, &s, strict ? 64 : 24);
 
 	if (r)
 		return r;
 	for (const char *p = s; *p; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if ((*p < '0' || *p > '9') && strict)
+			return kt_yw_fail(w, n, path, "'%s' is not a decimal "
+					  "number (digits only) from %lu to %lu",
+					  s, min, max);
 		if (*p < '0' || *p > '9')
 			return kt_yw_fail(w, n, path, "'%s' is not a number", s);
-		/* Saturate: anything this long is out of range anyway. */
-		v = v > 100000000000UL ? v : v * 10 + (unsigned long)(*p - '0');
+		/* Past ULONG_MAX it is out of range whatever max is. */
+		if (big || v > (ULONG_MAX - d) / 10)
+			big = true;
+		else
+			v = v * 10 + d;
 	}
-	if (v < min || v > max)
+	if (strict && s[0] == '0' && s[1])
+		return kt_yw_fail(w, n, path, "'%s' has a leading zero; write a "
+				  "decimal number from %lu to %lu", s, min, max);
+	if (big || v < min || v > max)
 		return kt_yw_fail(w, n, path, "%s is out of range (%lu to %lu)",
 				  s, min, max);
 	*out = v;
 	return 0;
+}
+
+int kt_yw_uint(struct kt_yw *w, yaml_node_t *n, const char *path,
+	       unsigned long min, unsigned long max, unsigned long *out)
+{
+	return read_uint(w, n, path, min, max, out, false);
+}
+
+int kt_yw_decimal(struct kt_yw *w, yaml_node_t *n, const char *path,
+		  unsigned long min, unsigned long max, unsigned long *out)
+{
+	return read_uint(w, n, path, min, max, out, true);
 }
 
 int kt_yw_addr(struct kt_yw *w, yaml_node_t *n, const char *path,
@@ -260,16 +297,23 @@ int kt_yw_addr(struct kt_yw *w, yaml_node_t *n, const char *path,
 	return r;
 }
 
-int kt_yw_prefix(struct kt_yw *w, yaml_node_t *n, const char *path,
-		 struct kt_prefix *out)
+int kt_yw_prefix_like(struct kt_yw *w, yaml_node_t *n, const char *path,
+		      const char *like, struct kt_prefix *out)
 {
 	const char *s;
 	int r = kt_yw_scalar(w, n, path, &s, KT_PREFIX_STRLEN);
 
 	if (!r && !kt_prefix_parse(s, out))
 		r = kt_yw_fail(w, n, path, "'%s' is not an address with prefix "
-			       "length (like 192.0.2.0/24 or 2001:db8::/64)", s);
+			       "length (like %s)", s, like);
 	return r;
+}
+
+int kt_yw_prefix(struct kt_yw *w, yaml_node_t *n, const char *path,
+		 struct kt_prefix *out)
+{
+	return kt_yw_prefix_like(w, n, path, "192.0.2.0/24 or 2001:db8::/64",
+				 out);
 }
 
 yaml_node_t *kt_yw_peek(struct kt_yw *w, yaml_node_t *n, const char *key)

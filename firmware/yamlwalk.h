@@ -7,8 +7,10 @@
  * Handlers receive the walker, the value node, the field's path (as
  * "flows[3].ports") and the object being filled.
  *
- * firmware/config.c still carries its own copies of these helpers; it
- * moves onto this module once its concurrent changes have landed. */
+ * Used by the site configuration (firmware/config.c) and the policy
+ * (policy/parse.c); where the two files word or read something
+ * differently, the module has a variant for each rather than one of
+ * them changing what its users see. */
 #ifndef KT_YAMLWALK_H
 #define KT_YAMLWALK_H
 
@@ -43,6 +45,11 @@ struct kt_yw_field {
  * error's file name is left to the caller. */
 int kt_yw_init(struct kt_yw *w, const uint8_t *buf, size_t len,
 	       struct kt_config_error *err);
+/* The same, with the file's kind named in the several-documents error
+ * ("... ('---'); <kind> holds one"): kt_yw_init says "a file", the site
+ * configuration "a site file". */
+int kt_yw_init_kind(struct kt_yw *w, const uint8_t *buf, size_t len,
+		    const char *kind, struct kt_config_error *err);
 void kt_yw_uninit(struct kt_yw *w);
 yaml_node_t *kt_yw_root(struct kt_yw *w);
 
@@ -71,14 +78,29 @@ int kt_yw_bool(struct kt_yw *w, yaml_node_t *n, const char *path, bool *out);
 /* A decimal integer in [min, max]. */
 int kt_yw_uint(struct kt_yw *w, yaml_node_t *n, const char *path,
 	       unsigned long min, unsigned long max, unsigned long *out);
+/* The same, stricter, for files written by hand (docs/configuration.md):
+ * a leading zero is refused too (YAML 1.1 reads 010 as octal; a reader
+ * could as well), and the errors name the accepted range. The site
+ * configuration has always read numbers this way; the policy reads them
+ * with kt_yw_uint, and its messages stay as they are. */
+int kt_yw_decimal(struct kt_yw *w, yaml_node_t *n, const char *path,
+		  unsigned long min, unsigned long max, unsigned long *out);
 int kt_yw_addr(struct kt_yw *w, yaml_node_t *n, const char *path,
 	       struct kt_addr *out);
 int kt_yw_prefix(struct kt_yw *w, yaml_node_t *n, const char *path,
 		 struct kt_prefix *out);
+/* The same with the error's example given ("like <like>"): kt_yw_prefix
+ * shows networks (the policy's prefixes); the site configuration's are
+ * mostly the box's own addresses with their prefix length, and its
+ * example shows a host part. */
+int kt_yw_prefix_like(struct kt_yw *w, yaml_node_t *n, const char *path,
+		      const char *like, struct kt_prefix *out);
 
 /* A mapping with known keys, handled in the table's order (not the
  * file's), so that later fields can depend on earlier ones. Unknown and
- * repeated keys are errors. */
+ * repeated keys are errors. A table has at most 16 fields
+ * (KT_YW_MAX_FIELDS in yamlwalk.c); a longer one is refused as an
+ * internal error. */
 int kt_yw_map(struct kt_yw *w, yaml_node_t *n, const char *path,
 	      const struct kt_yw_field *fields, size_t nf, void *obj);
 /* A non-empty list of at most max items, fn called with each index. */

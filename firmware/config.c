@@ -919,54 +919,14 @@ int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 int kt_config_load(const char *path, const struct kt_port_map *map,
 		   struct kt_config *out, struct kt_config_error *err)
 {
-	struct stat st;
 	uint8_t *buf;
-	ssize_t n;
-	size_t got = 0;
-	int fd, r;
+	size_t got;
+	int r;
 
 	memset(err, 0, sizeof(*err));
-	snprintf(err->file, sizeof(err->file), "%s", path);
-	snprintf(err->field, sizeof(err->field), "(file)");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err->message, sizeof(err->message), "cannot open: %s",
-			 strerror(-r));
+	if ((r = kt_yw_read_file(path, CONFIG_SITE_CONFIG_MAX_BYTES,
+				 "a site configuration", &buf, &got, err)))
 		return r;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(err->message, sizeof(err->message), "is not a regular file");
-		return -EINVAL;
-	}
-	if (st.st_size > CONFIG_SITE_CONFIG_MAX_BYTES) {
-		close(fd);
-		snprintf(err->message, sizeof(err->message),
-			 "is %lld bytes; a site configuration is at most %d",
-			 (long long)st.st_size, CONFIG_SITE_CONFIG_MAX_BYTES);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size &&
-	       (n = read(fd, buf + got, (size_t)st.st_size - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err->message, sizeof(err->message),
-				 "read failed: %s", strerror(-r));
-			free(buf);
-			close(fd);
-			return r;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
 	r = kt_config_parse(path, buf, got, map, out, err);
 	free(buf);
 	return r;

@@ -1,11 +1,14 @@
 #include "yamlwalk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "text.h"
 
@@ -410,5 +413,64 @@ int kt_yw_list(struct kt_yw *w, yaml_node_t *n, const char *path, size_t max,
 		if ((r = fn(w, item, sub, i, obj)))
 			return r;
 	}
+	return 0;
+}
+
+/* A whole file, refused unread when it is not a regular file or is
+ * larger than max, so a wrong path (an image, a log) cannot make the
+ * caller allocate without bound. *out is malloc'd (the caller frees). */
+int kt_yw_read_file(const char *path, long max, const char *what, uint8_t **out,
+		    size_t *out_len, struct kt_config_error *err)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	ssize_t n;
+	int fd, r;
+
+	snprintf(err->file, sizeof(err->file), "%s", path);
+	snprintf(err->field, sizeof(err->field), "(file)");
+	err->line = err->column = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err->message, sizeof(err->message), "cannot open: %s",
+			 strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err->message, sizeof(err->message), "is not a regular file");
+		return -EINVAL;
+	}
+	if (st.st_size > max) {
+		close(fd);
+		snprintf(err->message, sizeof(err->message),
+			 "is %lld bytes; %s is at most %ld",
+			 (long long)st.st_size, what, max);
+		return -EFBIG;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size &&
+	       (n = read(fd, buf + got, (size_t)st.st_size - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err->message, sizeof(err->message),
+				 "read failed: %s", strerror(-r));
+			free(buf);
+			close(fd);
+			return r;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*out_len = got;
 	return 0;
 }

@@ -111,4 +111,10 @@ int kt_yw_list(struct kt_yw *w, yaml_node_t *n, const char *path, size_t max,
 /* The value of key in mapping n without visiting it, or NULL. */
 yaml_node_t *kt_yw_peek(struct kt_yw *w, yaml_node_t *n, const char *key);
 
+/* Reads the whole file at path (at most max bytes; `what` names such a
+ * file in the error, e.g. "a policy file"). */
+int kt_yw_read_file(const char *path, long max, const char *what, uint8_t **out,
+		    size_t *out_len, struct kt_config_error *err)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -124,8 +124,6 @@ static const char *const model_words[] = { "alpha", "beta", "beta-prime", NULL }
 
 static int parse_file(struct pctx *c, const char *name, const uint8_t *buf,
 		      size_t len, struct kt_config_error *err);
-static int read_file(const char *path, uint8_t **buf, size_t *len,
-		     struct kt_config_error *err);
 
 static int f_model(struct kt_yw *w, yaml_node_t *v, const char *path, void *o)
 {
@@ -150,7 +148,7 @@ static int f_model(struct kt_yw *w, yaml_node_t *v, const char *path, void *o)
 			     c->src->template_dir, model_words[m]) >= sizeof(tpath))
 		return kt_yw_fail(w, v, path, "the template folder's name is too long");
 	memcpy(saved, err->file, sizeof(saved));
-	r = read_file(tpath, &buf, &len, err);
+	r = kt_yw_read_file(tpath, CONFIG_POLICY_MAX_BYTES, "a policy file", &buf, &len, err);
 	if (r) {
 		/* Name the line that asked for the template, and why it
 		 * could not be read. */
@@ -1014,62 +1012,6 @@ int kt_policy_parse(const char *name, const uint8_t *buf, size_t len,
 	return 0;
 }
 
-static int read_file(const char *path, uint8_t **out, size_t *out_len,
-		     struct kt_config_error *err)
-{
-	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	ssize_t n;
-	int fd, r;
-
-	snprintf(err->file, sizeof(err->file), "%s", path);
-	snprintf(err->field, sizeof(err->field), "(file)");
-	err->line = err->column = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err->message, sizeof(err->message), "cannot open: %s",
-			 strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(err->message, sizeof(err->message), "is not a regular file");
-		return -EINVAL;
-	}
-	if (st.st_size > CONFIG_POLICY_MAX_BYTES) {
-		close(fd);
-		snprintf(err->message, sizeof(err->message),
-			 "is %lld bytes; a policy file is at most %d",
-			 (long long)st.st_size, CONFIG_POLICY_MAX_BYTES);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size &&
-	       (n = read(fd, buf + got, (size_t)st.st_size - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err->message, sizeof(err->message),
-				 "read failed: %s", strerror(-r));
-			free(buf);
-			close(fd);
-			return r;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*out = buf;
-	*out_len = got;
-	return 0;
-}
-
 int kt_policy_load(const char *path, const struct kt_pol_source *src,
 		   struct kt_policy *out, struct kt_config_error *err)
 {
@@ -1079,7 +1021,7 @@ int kt_policy_load(const char *path, const struct kt_pol_source *src,
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
-	if ((r = read_file(path, &buf, &len, err)))
+	if ((r = kt_yw_read_file(path, CONFIG_POLICY_MAX_BYTES, "a policy file", &buf, &len, err)))
 		return r;
 	r = kt_policy_parse(path, buf, len, src, out, err);
 	free(buf);

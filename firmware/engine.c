@@ -191,11 +191,11 @@ static void send_config(struct kyotend *d, const struct kt_config *cfg,
 	snprintf(m.site_id, sizeof(m.site_id), "%s", cfg->site_id);
 	/* A fresh engine gets the whole tunnel set; a running one only
 	 * when it changed. */
-	m.tunnels = kt_tunnels_changed(d) || everything;
-	m.tun_generation = kt_tunnels_generation(d);
+	m.tunnels = d->tunnels.changed || everything;
+	m.tun_generation = d->tunnels.generation;
 	child_send(d, KT_MSG_CONFIG_BEGIN, &m, sizeof(m));
 	if (m.tunnels)
-		kt_tunnels_send(d, cfg);
+		kt_tunnels_send(d);
 	child_send(d, KT_MSG_CONFIG_DONE, &m, sizeof(m));
 }
 

@@ -22,7 +22,6 @@
 #include "tunio.h"
 
 struct etun_dev {
-	bool used;
 	char ifname[16];
 	const struct kt_suite *suite;
 	int tun_fd, udp_fd;
@@ -177,7 +176,6 @@ int etun_device(const struct kt_msg_tun_device *m, int fd)
 	et.next[m->index] = e;
 	e->suite = kt_suite_find(m->suite);
 	e->udp_fd = -1;
-	e->used = true;
 	e->tun_fd = fd;
 	snprintf(e->ifname, sizeof(e->ifname), "%s", m->ifname);
 	memcpy(e->priv, m->private_key, sizeof(e->priv));

@@ -115,9 +115,7 @@ void kt_engine_send(struct kyotend *d, uint16_t type, const void *p, size_t len,
 void kyotend_reap(struct kyotend *d);
 
 /* modules.c: the tunnels module's links to the engine */
-bool kt_tunnels_changed(struct kyotend *d);
-uint32_t kt_tunnels_generation(struct kyotend *d);
-void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg);
+void kt_tunnels_send(struct kyotend *d);
 void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b);
 
 /* ctl.c */

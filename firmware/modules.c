@@ -33,38 +33,21 @@ static const struct kt_module ports_module = {
 	.status = ports_mod_status,
 };
 
-bool kt_tunnels_changed(struct kyotend *d)
-{
-	return d->tunnels.changed;
-}
-
-uint32_t kt_tunnels_generation(struct kyotend *d)
-{
-	return d->tunnels.generation;
-}
-
 static void to_engine(void *arg, uint16_t type, const void *p, size_t len, int fd)
 {
 	kt_engine_send(arg, type, p, len, fd);
 }
 
-void kt_tunnels_send(struct kyotend *d, const struct kt_config *cfg)
+/* The set the parent built: the configuration's, unless that one could
+ * not be built (then the previous one keeps running). */
+void kt_tunnels_send(struct kyotend *d)
 {
-	/* The set the parent built, which is cfg's unless cfg's could not
-	 * be built (then the previous one keeps running). */
-	(void)cfg;
 	tunnels_send(&d->tunnels, to_engine, d);
 }
 
 void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b)
 {
-	if (b->n == 0 || b->n > KT_MSG_TUN_STATS_BATCH) {
-		tunnels_stats_refused(&d->tunnels, &b->s[0]);
-		return;
-	}
-	for (uint32_t i = 0; i < b->n; i++)
-		if (tunnels_stats(&d->tunnels, &b->s[i], kt_loop_now(&d->loop)))
-			tunnels_stats_refused(&d->tunnels, &b->s[i]);
+	tunnels_stats_batch(&d->tunnels, b, kt_loop_now(&d->loop));
 }
 
 static void tunnels_retry(struct kt_timer *t)
@@ -74,7 +57,7 @@ static void tunnels_retry(struct kt_timer *t)
 	tunnels_apply(&d->tunnels, &d->cfg);
 	/* The engine gets the rebuilt set with the next generation's
 	 * message; send it now instead. */
-	if (kt_tunnels_changed(d))
+	if (d->tunnels.changed)
 		kt_engine_module.apply(d, &d->cfg);
 }
 

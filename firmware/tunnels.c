@@ -93,11 +93,6 @@ static const struct kt_tunnel_peer *peer_of(const struct kt_config *cfg,
 	return &cfg->sites[i].peer;
 }
 
-static void host_prefix(const struct kt_addr *a, struct kt_prefix *p)
-{
-	kt_prefix_host(a, p);
-}
-
 static void keys_free(struct tun_keys *k)
 {
 	if (k->psk) {
@@ -227,7 +222,7 @@ static int plan_routes(const struct kt_config *cfg, struct tun_device *dv)
 		const char *name;
 		const struct kt_tunnel_peer *p = peer_of(cfg, dv, i, &name);
 
-		host_prefix(&p->address, &dv->routes[n].dst);
+		kt_prefix_host(&p->address, &dv->routes[n].dst);
 		dv->routes[n++].metric = metric;
 		for (size_t r = 0; r < p->n_routes; r++) {
 			dv->routes[n].dst = p->routes[r];
@@ -290,7 +285,7 @@ static int device_kernel(struct tunnels *t, const struct kt_config *cfg,
 		return err;
 	}
 	dv->ifindex = link.ifindex;
-	host_prefix(&cfg->tunnel.address, &own);
+	kt_prefix_host(&cfg->tunnel.address, &own);
 	if ((err = sys_link_set_up(t->sys, dv->ifindex)) ||
 	    (err = sys_addr_replace(t->sys, dv->ifindex, &own))) {
 		snprintf(dv->fault, sizeof(dv->fault), "address %s: %s",
@@ -311,10 +306,9 @@ static int device_kernel(struct tunnels *t, const struct kt_config *cfg,
 }
 
 /* The retry applies the daemon's configuration of the time (see
- * modules.c), which by then is the one this call was given. */
-static void retry_later(struct tunnels *t, const struct kt_config *cfg)
+ * modules.c), which by then is the one that failed. */
+static void retry_later(struct tunnels *t)
 {
-	(void)cfg;
 	if (t->retry.cb)
 		kt_timer_set(t->loop, &t->retry, KT_TUNNELS_RETRY_MS);
 }
@@ -371,7 +365,7 @@ static int retry_faults(struct tunnels *t)
 			   t->generation, healed);
 	}
 	if (faults)
-		retry_later(t, cfg);
+		retry_later(t);
 	return faults ? -EIO : 0;
 }
 
@@ -394,7 +388,7 @@ static int key_fault(struct tunnels *t, const struct kt_config *cfg,
 			 "the tunnels keep running on the previous keys"
 			 : "no tunnels until it is fixed");
 	}
-	retry_later(t, cfg);
+	retry_later(t);
 	return -EINVAL;
 }
 
@@ -439,7 +433,6 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 		return key_fault(t, cfg, err_text);
 	}
 	kt_key_encode(pub, suite->pub_len, t->public_key);
-	snprintf(t->suite, sizeof(t->suite), "%s", suite->name);
 
 	n = plan(cfg, next);
 	for (size_t i = 0; i < n; i++) {
@@ -494,10 +487,10 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 			log_errx("TUNNEL_DEVICE", "%s (line %s): %s", t->dev[i].ifname,
 				 cfg->lines[t->dev[i].line].name, t->dev[i].fault);
 	log_notice("TUNNELS", "tunnel set %u: %zu devices, suite %s, public key "
-		   "%s%s", t->generation, n, t->suite, t->public_key,
+		   "%s%s", t->generation, n, suite->name, t->public_key,
 		   faults ? "; some devices have faults (retried)" : "");
 	if (faults) {
-		retry_later(t, cfg);
+		retry_later(t);
 		return -EIO;
 	}
 	return 0;
@@ -606,7 +599,7 @@ int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 	return 0;
 }
 
-void tunnels_stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st)
+static void stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st)
 {
 	/* The engine is not trusted; a count, not a log per message. */
 	if (!t->stats_refused++)
@@ -614,18 +607,32 @@ void tunnels_stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st)
 			  "device %u peer %u", st->device, st->peer);
 }
 
+unsigned tunnels_stats_batch(struct tunnels *t,
+			     const struct kt_msg_tun_stats_batch *b, uint64_t now_ms)
+{
+	unsigned refused = 0;
+
+	if (b->n == 0 || b->n > KT_MSG_TUN_STATS_BATCH) {
+		stats_refused(t, &b->s[0]);
+		return 1;
+	}
+	for (uint32_t i = 0; i < b->n; i++)
+		if (tunnels_stats(t, &b->s[i], now_ms)) {
+			stats_refused(t, &b->s[i]);
+			refused++;
+		}
+	return refused;
+}
+
 /* --- status --- */
 
-static json_t *drops_json(const uint64_t *peer, const uint64_t *dev)
+static json_t *drops_json(const uint64_t *drops)
 {
 	json_t *o = json_object();
 
-	for (int i = 0; i < KT_DROP_COUNT; i++) {
-		uint64_t n = peer[i] + (dev ? dev[i] : 0);
-
+	for (int i = 0; i < KT_DROP_COUNT; i++)
 		json_object_set_new(o, kt_drop_name((enum kt_drop)i),
-				    json_integer((json_int_t)n));
-	}
+				    json_integer((json_int_t)drops[i]));
 	return o;
 }
 
@@ -656,7 +663,7 @@ json_t *tunnels_status(const struct tunnels *t)
 			"interface", dv->ifname, "line", line->name,
 			"port", dv->port, "peers", (int)dv->n_peers,
 			"fault", dv->fault[0] ? dv->fault : NULL,
-			"drops", drops_json(dv->dev_drops, NULL)));
+			"drops", drops_json(dv->dev_drops)));
 		for (size_t p = 0; p < dv->n_peers && cfg->tunnel.enabled; p++) {
 			const struct kt_msg_tun_stats *st = &dv->stats[p];
 			const char *name;
@@ -670,7 +677,7 @@ json_t *tunnels_status(const struct tunnels *t)
 				"peer-role", dv->hub >= 0 ? "hub" : "site",
 				"line", line->name,
 				"line-kind", kt_line_kind_name(line->kind),
-				"suite", t->suite,
+				"suite", cfg->tunnel.suite,
 				"session", st->has_session,
 				"last-handshake", st->last_handshake
 					? json_integer(st->last_handshake) : json_null(),
@@ -681,7 +688,7 @@ json_t *tunnels_status(const struct tunnels *t)
 				"rx-packets", (json_int_t)st->rx_packets,
 				"tx-packets", (json_int_t)st->tx_packets,
 				"handshakes", (json_int_t)st->handshakes,
-				"drops", drops_json(st->drops, NULL),
+				"drops", drops_json(st->drops),
 				"endpoint", endpoint_json(&st->endpoint),
 				"reported", dv->stats_ms[p] != 0));
 		}

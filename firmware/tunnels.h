@@ -76,7 +76,6 @@ struct tunnels {
 	bool changed;			/* the engine has not had this set yet */
 	uint32_t generation;
 	char public_key[96];		/* base64, for people and peers */
-	char suite[16];
 	char fault[300];		/* why the set could not be (re)built */
 	char logged[300];		/* the fault last logged: once, not every retry */
 	struct kt_timer retry;
@@ -94,8 +93,11 @@ json_t *tunnels_status(const struct tunnels *t);
 int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 		  uint64_t now_ms);
 
-/* Counters refused by tunnels_stats: counted, the first one logged. */
-void tunnels_stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st);
+/* A batch of counters from the engine, each entry through tunnels_stats;
+ * what is refused is counted (the first one logged). Returns how many
+ * entries were refused (a malformed batch counts as one). */
+unsigned tunnels_stats_batch(struct tunnels *t,
+			     const struct kt_msg_tun_stats_batch *b, uint64_t now_ms);
 
 /* The set as messages for the engine (with descriptors, which send
  * duplicates); clears `changed`. */

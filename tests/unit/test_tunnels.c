@@ -417,6 +417,24 @@ static void test_stats_checked(void **state)
 	st.rx_bytes = 99;
 	assert_int_equal(tunnels_stats(&f->t, &st, 5), 0);
 	assert_int_equal(f->t.dev[0].stats[0].rx_bytes, 0);
+	/* Batches: a count out of range is refused whole, bad entries one
+	 * by one, and every refusal counted. */
+	{
+		static struct kt_msg_tun_stats_batch b;
+		unsigned before = f->t.stats_refused;
+
+		b.n = 0;
+		assert_int_equal(tunnels_stats_batch(&f->t, &b, 5), 1);
+		b.n = KT_MSG_TUN_STATS_BATCH + 1;
+		assert_int_equal(tunnels_stats_batch(&f->t, &b, 5), 1);
+		b.n = 2;
+		b.s[0] = st;
+		b.s[0].tun_generation = f->t.generation;
+		b.s[1] = b.s[0];
+		b.s[1].device = 9;
+		assert_int_equal(tunnels_stats_batch(&f->t, &b, 5), 1);
+		assert_int_equal(f->t.stats_refused, before + 3);
+	}
 }
 
 /* --- a hub, and the engine's side --- */

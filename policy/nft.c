@@ -14,6 +14,8 @@
  *                 (source), vmaps @out4 @out6, log denied, drop
  *   chain log-accept   counter, nflog, accept: the verdict of flows with
  *                 log: true
+ *   chain postrouting (hook postrouting, type nat; only with flows to
+ *                 internet-line)  masquerade what @brk4 / @brk6 hold
  *
  * The vmaps are interval maps on concatenations:
  *   fwd: iifname . saddr . daddr . l4proto . th dport
@@ -888,6 +890,63 @@ static void simple_rule(struct kt_nft_batch *nb, const char *chain,
 	rule_end(nb, r, chain);
 }
 
+/* --- local breakout: source NAT --- */
+
+/* Flows to internet-line leave by a best-effort line with the segment's
+ * own (private) source addresses, which the carrier does not route back:
+ * they are masqueraded to the line's address. The rule looks the packet
+ * up in the brk map the forward chain accepted it by, for membership
+ * only (no verdict), so exactly those flows are translated and no second
+ * copy of their elements can drift from the first. The chain exists only
+ * when the policy has such flows: a kernel without NAT then still runs
+ * every other policy. Conntrack sends only a connection's first packet
+ * through it. */
+static void breakout_nat(struct kt_nft_batch *nb, const uint32_t *k4,
+			 const uint32_t *k6)
+{
+	static const char chain[] = "postrouting";
+	const int maps[2] = { M_BRK4, M_BRK6 };
+	const uint32_t *keys[2] = { k4, k6 };
+	struct nftnl_chain *c;
+
+	if (!nb->maps[M_BRK4].n_boxes && !nb->maps[M_BRK6].n_boxes)
+		return;
+	c = nftnl_chain_alloc();
+	if (!c) {
+		nb->err = -ENOMEM;
+		return;
+	}
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, KT_NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_POST_ROUTING);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 100);	/* nft's srcnat */
+	/* A nat chain only translates; the filter chains decide. */
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
+	nftnl_chain_nlmsg_build_payload(msg(nb, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
+					    "chain", chain), c);
+	nftnl_chain_free(c);
+	next(nb);
+
+	for (int fam = 0; fam < 2; fam++) {
+		struct vmap *m = &nb->maps[maps[fam]];
+		struct nftnl_rule *r;
+
+		if (!m->n_boxes)
+			continue;
+		r = rule_new(nb, chain);
+		if (!r)
+			return;
+		e_nfproto(nb, r, fam ? NFPROTO_IPV6 : NFPROTO_IPV4);
+		load_key(nb, r, m, keys[fam]);
+		e_lookup(nb, r, m->name, m->id, false);
+		e_counter(nb, r);
+		add(nb, r, nftnl_expr_alloc("masq"));
+		rule_end(nb, r, chain);
+	}
+}
+
 static void deny_rules(struct kt_nft_batch *nb, const struct kt_nft_opts *o,
 		       const char *chain)
 {
@@ -1071,6 +1130,8 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	vmap_rule(nb, "output", M_OUT4, k_out4);
 	vmap_rule(nb, "output", M_OUT6, k_out6);
 	deny_rules(nb, o, "output");
+
+	breakout_nat(nb, k_brk4, k_brk6);
 
 	if (o->fail_last) {
 		/* A jump to a chain that does not exist. */

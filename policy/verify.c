@@ -7,7 +7,11 @@
  * writes (established replies, loopback, neighbour discovery, the lines'
  * tunnel ports, a lookup in one of the flow maps by the expected key);
  * and every element of the flow maps is classified by its interface and
- * addresses and judged by the same invariants as a flow. Other tables
+ * addresses and judged by the same invariants as a flow. Address
+ * translation must be the compiler's own (masquerade of the breakout
+ * flows, looked up in @brk4 / @brk6): it cannot widen what the filter
+ * chains let through, but anything else in the table was not written by
+ * the compiler. Other tables
  * cannot widen this one: in nftables a packet dropped by any base chain
  * stays dropped. */
 #include "verify.h"
@@ -615,6 +619,51 @@ static void judge_unknown(struct vctx *c, const char *where, json_t *expr)
 	}
 }
 
+static bool translates(json_t *expr)
+{
+	static const char *const nat[] = { "masquerade", "snat", "dnat", "redirect" };
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(expr, i, x)
+		for (size_t k = 0; k < sizeof(nat) / sizeof(nat[0]); k++)
+			if (json_object_get(x, nat[k]))
+				return true;
+	return false;
+}
+
+/* The only translation the compiler writes: in chain postrouting,
+ * masquerade what a brk map holds, looked up by its exact key, so that
+ * only flows to internet-line leave with the line's address. */
+static bool known_nat(const char *chain, json_t *expr)
+{
+	bool lookup = false, masq = false;
+	size_t i;
+	json_t *x;
+
+	if (strcmp(chain, "postrouting"))
+		return false;
+	json_array_foreach(expr, i, x) {
+		json_t *m = json_object_get(x, "match");
+		const char *rs = json_string_value(json_object_get(m, "right"));
+
+		if (json_object_get(x, "masquerade")) {
+			masq = lookup && json_is_null(json_object_get(x, "masquerade"));
+		} else if (m) {
+			json_t *k = json_object_get(json_object_get(m, "left"), "concat");
+
+			if (lookup || !is_match(x, "==") || !rs ||
+			    (strcmp(rs, "@brk4") && strcmp(rs, "@brk6")) ||
+			    !key_is(k, rs + 1))
+				return false;
+			lookup = true;
+		} else if (!json_object_get(x, "counter")) {
+			return false;
+		}
+	}
+	return masq;
+}
+
 static void check_rules(struct vctx *c)
 {
 	size_t i;
@@ -626,7 +675,19 @@ static void check_rules(struct vctx *c)
 		char where[KT_POL_FINDING_WHERE];
 		char *text;
 
-		if (!r || !chain || !rule_accepts(expr))
+		if (!r || !chain)
+			continue;
+		if (translates(expr) && !known_nat(chain, expr)) {
+			text = json_dumps(expr, JSON_COMPACT);
+			snprintf(where, sizeof(where), "chain %s rule (handle %lld) %s",
+				 chain, (long long)json_integer_value(json_object_get(r, "handle")),
+				 text ? text : "?");
+			free(text);
+			finding(c, KT_INV_DEFAULT_DENY, where, "translates addresses "
+				"beyond the flows to internet-line (the compiler only "
+				"masquerades what @brk4 and @brk6 hold)");
+		}
+		if (!rule_accepts(expr))
 			continue;
 		if (!strcmp(chain, "log-accept") || known_accept(c, chain, expr))
 			continue;

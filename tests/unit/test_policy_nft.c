@@ -31,6 +31,56 @@ static const char base[] =
 	"  - {from: noc, to: box, proto: icmp, purpose: ping the box}\n"
 	"  - {from: box, to: noc, proto: udp, ports: [514], purpose: syslog}\n";
 
+static size_t build(const char *text, struct kt_nft_stats *st)
+{
+	struct kt_nft_batch *b;
+	struct kt_nft_opts o;
+	struct kt_policy p;
+	struct kt_config_error e;
+	char msg[600];
+
+	if (parse_policy(text, &p, &e))
+		fail_msg("%s", kt_config_error_str(&e, msg, sizeof(msg)));
+	kt_nft_opts_default(&o);
+	assert_int_equal(kt_nft_build(&p, &o, &b, st), 0);
+	kt_nft_free(b);
+	kt_policy_uninit(&p);
+	return st->messages;
+}
+
+static char *edit(const char *from, const char *to)
+{
+	const char *at = strstr(base, from);
+	char *t = malloc(sizeof(base) + strlen(to));
+
+	assert_non_null(at);
+	sprintf(t, "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
+	return t;
+}
+
+/* Local breakout: a chain postrouting (nat) with one masquerade rule per
+ * family that has flows to internet-line; none without such flows. */
+static void test_breakout_nat(void **state)
+{
+	static const char flow[] = "  - {from: net, to: internet-line, proto: tcp, "
+				   "ports: [443], purpose: breakout}\n";
+	struct kt_nft_stats st;
+	char *none = edit(flow, ""), *both = edit("prefixes: [10.7.3.0/24]",
+						  "prefixes: [10.7.3.0/24, \"fd00:7:3::/64\"]");
+	size_t with4, without, with46;
+
+	(void)state;
+	with4 = build(base, &st);
+	without = build(none, &st);
+	with46 = build(both, &st);
+	/* brk4's elements, the chain, its IPv4 rule */
+	assert_int_equal(with4 - without, 3);
+	/* brk6's elements and the IPv6 rule */
+	assert_int_equal(with46 - with4, 2);
+	free(none);
+	free(both);
+}
+
 static size_t elements(const char *extra)
 {
 	char *text = malloc(sizeof(base) + strlen(extra));
@@ -99,6 +149,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disjoint),
 		cmocka_unit_test(test_fixture),
+		cmocka_unit_test(test_breakout_nat),
 	};
 	return cmocka_run_group_tests_name("policy-nft", tests, NULL, NULL);
 }

@@ -105,8 +105,16 @@ static int verify(struct kt_policy *p, json_t *k, struct kt_pol_finding *f,
 enum change {
 	NOTHING, CHAIN_ACCEPT, NO_INPUT, RULE_MY_NET, RULE_DROP, EL_MY_DC,
 	EL_MY_FT_ICMP, EL_LG_BOX, EL_MY_BREAKOUT, EL_CLOSED_BREAKOUT, EL_ANY_SRC,
-	EL_FORGED, EL_DROP, ND_WIDENED, LOG_ACCEPT_JUMPS, NO_TABLE,
+	EL_FORGED, EL_DROP, ND_WIDENED, LOG_ACCEPT_JUMPS, NO_TABLE, NAT_ALL,
+	NAT_FWD_MAP, NAT_DNAT, NAT_ACCEPT,
 };
+
+/* The compiler's breakout rule, as the kernel printed it. */
+static const char nat_key[] =
+	"{\"concat\":[{\"meta\":{\"key\":\"iifname\"}},{\"meta\":{\"key\":"
+	"\"oifname\"}},{\"payload\":{\"protocol\":\"ip\",\"field\":\"saddr\"}},"
+	"{\"meta\":{\"key\":\"l4proto\"}},{\"payload\":{\"protocol\":\"th\","
+	"\"field\":\"dport\"}}]}";
 
 static void change(json_t *k, enum change c)
 {
@@ -181,6 +189,32 @@ static void change(json_t *k, enum change c)
 	case NO_TABLE:
 		json_array_clear(arr);
 		break;
+	case NAT_ALL: {	/* everything out of the internet line */
+		add_rule(k, "postrouting", "[{\"match\":{\"op\":\"==\",\"left\":"
+			 "{\"meta\":{\"key\":\"oifname\"}},\"right\":\"wan2\"}},"
+			 "{\"masquerade\":null}]");
+		break;
+	}
+	case NAT_FWD_MAP: {	/* what fwd4 holds, by brk4's key */
+		char rule[800];
+
+		snprintf(rule, sizeof(rule), "[{\"match\":{\"op\":\"==\",\"left\":"
+			 "%s,\"right\":\"@fwd4\"}},{\"counter\":null},"
+			 "{\"masquerade\":null}]", nat_key);
+		add_rule(k, "postrouting", rule);
+		break;
+	}
+	case NAT_DNAT:
+		add_rule(k, "forward", "[{\"dnat\":{\"addr\":\"10.7.1.5\"}}]");
+		break;
+	case NAT_ACCEPT: {	/* the right lookup, then accept */
+		char rule[800];
+
+		snprintf(rule, sizeof(rule), "[{\"match\":{\"op\":\"==\",\"left\":"
+			 "%s,\"right\":\"@brk4\"}},{\"accept\":null}]", nat_key);
+		add_rule(k, "postrouting", rule);
+		break;
+	}
 	}
 }
 
@@ -219,6 +253,15 @@ static void test_findings(void **state)
 		  "more than count, log and accept" },
 		{ NO_TABLE, KT_INV_DEFAULT_DENY, 1, "table inet kyoten",
 		  "is not in the kernel" },
+		/* The fixture's own masquerade (breakout) passes (NOTHING);
+		 * any other translation is reported. */
+		{ NAT_ALL, KT_INV_DEFAULT_DENY, 1, "chain postrouting rule (handle 999)",
+		  "translates addresses beyond the flows to internet-line" },
+		{ NAT_FWD_MAP, KT_INV_DEFAULT_DENY, 1, "chain postrouting rule",
+		  "translates addresses" },
+		{ NAT_DNAT, KT_INV_DEFAULT_DENY, 1, "chain forward rule", "translates" },
+		{ NAT_ACCEPT, KT_INV_DEFAULT_DENY, 1, "chain postrouting rule",
+		  "accepts traffic that no flow" },
 	};
 	struct kt_policy p;
 	unsigned failed = 0;

@@ -9,7 +9,7 @@ LABCMD=$REPO/tools/lab
 BUILD=${KYOTEN_BUILD:-$REPO/build/sim}
 A=t$(($$ % 100000)) # lab names: [a-z0-9]{1,6}, unique per run
 B=u$(($$ % 100000))
-PLAN=38
+PLAN=39
 LOG=$(mktemp /tmp/lab-t.XXXXXX)
 
 if [[ $(id -u) != 0 ]]; then
@@ -121,14 +121,14 @@ else
 	not_ok "up 3 again says it is already up"
 fi
 same() {
-	[[ $(ns_count "$A") == "$before_ns" && $before_ns == 24 ]] || { echo "namespaces: $before_ns then $(ns_count "$A")"; return 1; }
+	[[ $(ns_count "$A") == "$before_ns" && $before_ns == 25 ]] || { echo "namespaces: $before_ns then $(ns_count "$A")"; return 1; }
 	local d
 	d=$(for h in hub1 hub2 site1 site2 site3; do kyotend_pids "$A-$h"; done | wc -l)
 	[[ $d == "$before_d" ]] || { echo "kyotend processes: $before_d then $d"; return 1; }
 	[[ $(ip -n "$A-site1" -4 -o addr show dev wan1 | wc -l) == 1 ]] || { echo "wan1 addresses:"; ip -n "$A-site1" -4 addr show dev wan1; return 1; }
 	[[ $(ip -n "$A-hub1" route show 172.16.0.0/16 | wc -l) == 1 ]] || { echo "hub1 routes:"; ip -n "$A-hub1" route; return 1; }
 }
-check "second up duplicates nothing (24 namespaces, same daemons, one address, one route)" same
+check "second up duplicates nothing (25 namespaces, same daemons, one address, one route)" same
 if lab "${MODE[@]}" up 2 >"$LOG" 2>&1; then
 	not_ok "up 2 on a 3-site lab refuses"
 elif grep -q "down" "$LOG"; then
@@ -161,6 +161,14 @@ separate() {
 		no_ping "$A" inet 198.18.0.1 100.64.1.2
 }
 check "closed carrier cannot reach inet addresses, nor inet closed ones" separate
+# The internet side (cloud) is behind the internet carrier only: a site
+# reaches it over wan2, from its line's address; the closed carrier cannot.
+cloud() {
+	pings "$A" site2 198.18.2.2 203.0.113.10 &&
+		[[ $(ip -n "$A-site2" route get 203.0.113.10) == *"dev wan2"* ]] &&
+		! ip -n "$A-closed" route get 203.0.113.10
+}
+check "sites reach the internet side (cloud) over wan2; the closed carrier does not" cloud
 
 # 5. daemons answer
 ctl_all() {
@@ -233,8 +241,8 @@ daemon_check "hub start hub1: it answers again, site1 reaches it" \
 check "a second lab ($B) with 1 site comes up beside the first" labB "${MODE[@]}" up 1
 check "both labs healthy" \
 	eval "lab status && labB status && pings $B site1 100.64.1.2 100.64.0.6 && pings $A site3 198.18.3.2 198.18.0.2"
-check "the labs do not share namespaces (24 and 14)" \
-	eval "[[ \$(ns_count $A) == 24 && \$(ns_count $B) == 14 ]]"
+check "the labs do not share namespaces (25 and 15)" \
+	eval "[[ \$(ns_count $A) == 25 && \$(ns_count $B) == 15 ]]"
 check "down of the second lab leaves the first working" \
 	eval "labB down && [[ \$(ns_count $B) == 0 && ! -e /run/kyoten-lab/$B ]] && lab status && pings $A site2 100.64.2.2 100.64.0.6"
 

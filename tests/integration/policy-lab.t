@@ -347,7 +347,8 @@ baseline() {
 			bad=1
 		fi
 	done <"$dir/results"
-	echo "$(wc -l <"$dir/results") probes"
+	echo "$(wc -l <"$dir/results") results"
+	[[ $(wc -l <"$dir/results") == $(cat "$dir"/probes.* | wc -l) ]] || bad=1
 	return "$bad"
 }
 ok "without a policy, all $(cat "$dir"/probes.* | wc -l) probes pass but the LAN's to the internet side (no NAT)" \

@@ -3,13 +3,14 @@
  *
  * Table "inet kyoten":
  *
- *   chain input   (hook input, policy drop)    lo, IPv6 neighbour discovery,
- *                 established/related, invalid -> drop, the lines' tunnel
- *                 ports (@underlay), vmaps @in4 @in6, log denied, drop
+ *   chain input   (hook input, policy drop)    lo, IPv6 neighbour and
+ *                 multicast listener discovery (@nd), established/related,
+ *                 invalid -> drop, the lines' tunnel ports (@underlay),
+ *                 vmaps @in4 @in6, log denied, drop
  *   chain forward (hook forward, policy drop)  established/related,
  *                 invalid -> drop, vmaps @fwd4 @fwd6 @brk4 @brk6,
  *                 log denied, drop
- *   chain output  (hook output, policy drop)   lo, neighbour discovery,
+ *   chain output  (hook output, policy drop)   lo, ND and MLD (@nd),
  *                 established/related, invalid -> drop, tunnel ports
  *                 (source), vmaps @out4 @out6, log denied, drop
  *   chain log-accept   counter, nflog, accept: the verdict of flows with
@@ -865,7 +866,8 @@ static void simple_rule(struct kt_nft_batch *nb, const char *chain,
 		e_counter(nb, r);
 		e_verdict(nb, r, NF_ACCEPT);
 		break;
-	case 3: {	/* IPv6 neighbour discovery, which conntrack does not track */
+	case 3: {	/* IPv6 neighbour and multicast listener discovery,
+			 * which conntrack does not track */
 		uint8_t icmp6 = IPPROTO_ICMPV6;
 
 		e_nfproto(nb, r, NFPROTO_IPV6);
@@ -971,7 +973,11 @@ static void deny_rules(struct kt_nft_batch *nb, const struct kt_nft_opts *o,
 
 static void fixed_sets(struct kt_nft_batch *nb, const struct kt_policy *p)
 {
-	static const uint8_t nd[] = { 133, 134, 135, 136 };	/* RS RA NS NA */
+	/* Neighbour discovery (RS RA NS NA) and multicast listener
+	 * discovery (MLD queries, reports, done; MLDv2 reports): without
+	 * MLD, a switch that snoops it stops sending the box the
+	 * solicited-node multicast that neighbour discovery relies on. */
+	static const uint8_t nd[] = { 130, 131, 132, 133, 134, 135, 136, 143 };
 	struct nftnl_set *s;
 	size_t n = 0;
 

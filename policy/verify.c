@@ -475,7 +475,10 @@ static bool set_ok(struct vctx *c, const char *set)
 		if (!strcmp(set, "nd")) {
 			const char *t = json_string_value(el);
 
-			if (!t || strncmp(t, "nd-", 3))
+			/* neighbour (nd-*) and multicast listener
+			 * (mld-*, mld2-*) discovery */
+			if (!t || (strncmp(t, "nd-", 3) && strncmp(t, "mld-", 4) &&
+				   strncmp(t, "mld2-", 5)))
 				return false;
 		} else {	/* underlay: line . udp . port */
 			json_t *parts = json_object_get(el, "concat");

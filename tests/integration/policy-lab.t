@@ -52,7 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap still removes the lab
 
 MODELS=(alpha beta beta-prime)
-echo "1..$((4 + 7 * ${#MODELS[@]} + 1))"
+echo "1..$((4 + 7 * ${#MODELS[@]} + 2))"
 
 lab() { "$LABCMD" --name "$L" "$@"; }
 # The figures the last check printed, as TAP comments (a failing one has
@@ -60,7 +60,7 @@ lab() { "$LABCMD" --name "$L" "$@"; }
 noted=0
 note() {
 	if ((failed == noted)); then
-		grep -E '^(underlay|chain|log-accept|masqueraded)' "$dir/out" | sed 's/^/# /'
+		grep -E '^(underlay|chain|log-accept|masqueraded|MLD)' "$dir/out" | sed 's/^/# /'
 	fi
 	noted=$failed
 }
@@ -470,6 +470,39 @@ for model in "${MODELS[@]}"; do
 	}
 	ok "$model: kyotenctl policy verify passes on what the kernel holds" verified
 done
+
+# IPv6 link-local control is the box's own on every port, policy or not:
+# a new interface's multicast listener reports (MLD) and neighbour
+# discovery leave the box without a drop. (Dropped reports would let a
+# switch that snoops MLD stop sending the box the solicited-node
+# multicast that neighbour discovery relies on.) The test's own table
+# counts the reports before the policy's output chain sees them.
+mld_passes() {
+	local sent rc
+	nsx site1 nft -f - <<-EOF || return 1
+		table inet policylabt {
+			chain o {
+				type filter hook output priority -10; policy accept;
+				icmpv6 type mld2-listener-report counter
+			}
+		}
+	EOF
+	counters m
+	nsx site1 ip link add plt0 type veth peer name plt1 &&
+		nsx site1 ip link set plt0 up && nsx site1 ip link set plt1 up
+	sleep 2
+	counters n
+	sent=$(nsx site1 nft -j list chain inet policylabt o |
+		jq '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | add')
+	echo "MLD reports sent: $sent; output drops +$((n_drop_output - m_drop_output))"
+	((sent > 0 && n_drop_output == m_drop_output))
+	rc=$?
+	nsx site1 ip link del plt0
+	nsx site1 nft delete table inet policylabt
+	return "$rc"
+}
+ok "the box's IPv6 link-local control (MLD reports) passes the output chain" mld_passes
+note
 
 lab_down() {
 	lab down >/dev/null && ! ip netns list | grep -q "^$L-"

@@ -89,6 +89,8 @@ KYOTENCTL_SRCS := firmware/kyotenctl.c
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
 	policy/explain.c policy/nft.c policy/verify.c
 LIB_SRCS += $(POLICY_SRCS)
+# Denied-packet events: nflog parsing (engine) and the socket (parent).
+LIB_SRCS += firmware/nflog.c firmware/edeny.c firmware/denials.c
 KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
 CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

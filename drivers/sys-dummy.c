@@ -39,6 +39,7 @@ struct dummy_priv {
 	bool changed[DUMMY_LINKS];
 	int next_ifindex;
 	int efd;
+	int nflog_peer;
 	char fail_op[24];
 	int fail_err;
 	unsigned fail_skip;		/* calls of fail_op to let through first */
@@ -68,6 +69,8 @@ static void dummy_uninit(struct sys *s)
 	if (!p)
 		return;
 	close(p->efd);
+	if (p->nflog_peer > 0)
+		close(p->nflog_peer);
 	free(p);
 	s->priv = NULL;
 }
@@ -287,6 +290,27 @@ static int dummy_udp_open(struct sys *s, int family, uint16_t port,
 	return kt_udp_open(family, 0, NULL);
 }
 
+static int dummy_nflog_open(struct sys *s, uint16_t group)
+{
+	struct dummy_priv *p = s->priv;
+	int sv[2], err = injected(p, "nflog_open");
+
+	(void)group;
+	if (err)
+		return err;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+		return -errno;
+	if (p->nflog_peer > 0)
+		close(p->nflog_peer);
+	p->nflog_peer = sv[1];
+	return sv[0];
+}
+
+int sys_dummy_nflog_peer(struct sys *s)
+{
+	return ((struct dummy_priv *)s->priv)->nflog_peer;
+}
+
 static int dummy_events_fd(struct sys *s)
 {
 	return ((struct dummy_priv *)s->priv)->efd;
@@ -321,6 +345,7 @@ const struct sys_ops sys_dummy_ops = {
 	.tun_open = dummy_tun_open,
 	.tun_close = dummy_tun_close,
 	.udp_open = dummy_udp_open,
+	.nflog_open = dummy_nflog_open,
 	.events_fd = dummy_events_fd,
 	.events_read = dummy_events_read,
 };

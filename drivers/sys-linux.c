@@ -7,6 +7,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <stdbool.h>
 #include <linux/if_link.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nflog.h"
 #include "tunio.h"
 
 /* libmnl's MNL_SOCKET_BUFFER_SIZE is a run-time value (page size); fixed
@@ -341,6 +343,74 @@ static int linux_udp_open(struct sys *s, int family, uint16_t port,
 	return kt_udp_open(family, port, ifname);
 }
 
+/* The socket is opened here, in the parent, because binding an nflog
+ * group needs CAP_NET_ADMIN; the engine, which reads and parses what
+ * arrives on it, gets a duplicate. */
+static int linux_nflog_open(struct sys *s, uint16_t group)
+{
+	char buf[KT_NFLOG_CONFIG_BUF];
+	uint32_t ack[8192 / 4];
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = 2 };
+	int fd, err = 0, bufsz = 1 << 20;
+	unsigned acks = 0;
+	size_t len;
+
+	(void)s;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (fd < 0)
+		return -errno;
+	/* Room for a burst of denied packets while the engine is busy;
+	 * the kernel reports overruns as ENOBUFS, which the engine counts. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto fail_errno;
+	len = kt_nflog_bind_msgs(buf, group, 1);
+	if (send(fd, buf, len, 0) != (ssize_t)len)
+		goto fail_errno;
+	/* Two requests, two acknowledgements; a refusal (EBUSY: the group
+	 * has another listener) comes as an error in place of one. */
+	while (acks < 2 && !err) {
+		ssize_t n = recv(fd, ack, sizeof(ack), 0);
+		const struct nlmsghdr *nlh = (const void *)ack;
+		size_t left;
+
+		if (n < 0)
+			goto fail_errno;
+		for (left = (size_t)n; left >= sizeof(*nlh) &&
+		     nlh->nlmsg_len >= sizeof(*nlh) && nlh->nlmsg_len <= left;) {
+			if (nlh->nlmsg_type == NLMSG_ERROR &&
+			    nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+				const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+				acks++;
+				if (e->error)
+					err = e->error;
+			}
+			if (NLMSG_ALIGN(nlh->nlmsg_len) >= left)
+				break;
+			left -= NLMSG_ALIGN(nlh->nlmsg_len);
+			nlh = (const void *)((const char *)nlh +
+					     NLMSG_ALIGN(nlh->nlmsg_len));
+		}
+	}
+	if (err) {
+		close(fd);
+		return err;
+	}
+	tv.tv_sec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (fcntl(fd, F_SETFL, O_NONBLOCK))
+		goto fail_errno;
+	return fd;
+fail_errno:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
 static int linux_events_fd(struct sys *s)
 {
 	return mnl_socket_get_fd(((struct linux_priv *)s->priv)->mon);
@@ -428,6 +498,7 @@ const struct sys_ops sys_linux_ops = {
 	.tun_open = linux_tun_open,
 	.tun_close = linux_tun_close,
 	.udp_open = linux_udp_open,
+	.nflog_open = linux_nflog_open,
 	.events_fd = linux_events_fd,
 	.events_read = linux_events_read,
 };

@@ -55,6 +55,10 @@ struct sys_ops {
 	 * so that what it sends leaves through that line only. */
 	int (*udp_open)(struct sys *s, int family, uint16_t port,
 			const char *ifname);
+	/* A non-blocking NETLINK_NETFILTER socket bound to nflog `group`,
+	 * copying the start of each packet (firmware/nflog.h); -EBUSY when
+	 * another listener holds the group. */
+	int (*nflog_open)(struct sys *s, uint16_t group);
 	/* A descriptor that becomes readable when links change, and the call
 	 * that drains it into fn. */
 	int (*events_fd)(struct sys *s);
@@ -93,6 +97,8 @@ static inline void sys_tun_close(struct sys *s, const char *name, int fd)
 static inline int sys_udp_open(struct sys *s, int family, uint16_t port,
 			       const char *ifname)
 { return s->ops->udp_open(s, family, port, ifname); }
+static inline int sys_nflog_open(struct sys *s, uint16_t group)
+{ return s->ops->nflog_open(s, group); }
 static inline int sys_events_fd(struct sys *s)
 { return s->ops->events_fd(s); }
 static inline int sys_events_read(struct sys *s, sys_link_fn fn, void *arg)
@@ -114,6 +120,9 @@ bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
 int sys_dummy_route_metric(struct sys *s, const struct kt_prefix *dst,
 			   const char *name);
 /* Next call of the named operation fails with err (0 clears). */
+/* The other end of the last socket nflog_open gave (a datagram
+ * socketpair): what a test writes there is what the kernel would send. */
+int sys_dummy_nflog_peer(struct sys *s);
 void sys_dummy_fail_next(struct sys *s, const char *op, int err);
 /* The same, after letting n calls of it through. */
 void sys_dummy_fail_nth(struct sys *s, const char *op, unsigned n, int err);

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "edeny.h"
 #include "etun.h"
 #include "log.h"
 #include "suite.h"
@@ -36,12 +37,15 @@
 #define ENGINE_FD 3
 
 #define ENGINE_ALLOWED (KT_MSG_BIT(KT_MSG_HELLO) | KT_MSG_BIT(KT_MSG_LOG) | \
-			KT_MSG_BIT(KT_MSG_PONG) | KT_MSG_BIT(KT_MSG_TUN_STATS))
+			KT_MSG_BIT(KT_MSG_PONG) | KT_MSG_BIT(KT_MSG_TUN_STATS) | \
+			KT_MSG_BIT(KT_MSG_DENY_STATS))
 #define PARENT_ALLOWED (KT_MSG_BIT(KT_MSG_PING) | \
 			KT_MSG_BIT(KT_MSG_CONFIG_BEGIN) | \
 			KT_MSG_BIT(KT_MSG_CONFIG_DONE) | KT_MSG_BIT(KT_MSG_SHUTDOWN) | \
 			KT_MSG_BIT(KT_MSG_TUN_DEVICE) | KT_MSG_BIT(KT_MSG_TUN_SOCKET) | \
-			KT_MSG_BIT(KT_MSG_TUN_PEER))
+			KT_MSG_BIT(KT_MSG_TUN_PEER) | \
+			KT_MSG_BIT(KT_MSG_DENY_SOCKET) | \
+			KT_MSG_BIT(KT_MSG_DENY_SEGMENT))
 
 /* A child may have this many messages refused per ping interval before
  * the parent stops listening to it and replaces it. */
@@ -197,6 +201,7 @@ static void send_config(struct kyotend *d, const struct kt_config *cfg,
 	if (m.tunnels)
 		kt_tunnels_send(d);
 	child_send(d, KT_MSG_CONFIG_DONE, &m, sizeof(m));
+	kt_denials_send(d, everything);
 }
 
 static void on_child_msg(struct kt_fd *h, uint32_t events)
@@ -262,6 +267,9 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 	}
 	case KT_MSG_TUN_STATS:
 		kt_tunnels_stats(d, (const struct kt_msg_tun_stats_batch *)(void *)m.data);
+		break;
+	case KT_MSG_DENY_STATS:
+		kt_denials_stats(d, (const struct kt_msg_deny_stats *)(void *)m.data);
 		break;
 	case KT_MSG_PONG: {
 		uint64_t cookie;
@@ -584,6 +592,12 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 	case KT_MSG_TUN_PEER:
 		etun_peer((const struct kt_msg_tun_peer *)(void *)m.data);
 		break;
+	case KT_MSG_DENY_SOCKET:
+		edeny_socket((const struct kt_msg_deny_socket *)(void *)m.data, m.fd);
+		break;
+	case KT_MSG_DENY_SEGMENT:
+		edeny_segment((const struct kt_msg_deny_segment *)(void *)m.data);
+		break;
 	case KT_MSG_CONFIG_DONE: {
 		struct kt_msg_config c;
 
@@ -670,10 +684,12 @@ int engine_main(void)
 	hello.chrooted = eng.chrooted;
 	hello.no_new_privs = eng.no_new_privs;
 	snprintf(hello.role, sizeof(hello.role), "engine");
-	if (etun_init(&eng.loop, send_to_parent, want_write))
+	if (etun_init(&eng.loop, send_to_parent, want_write) ||
+	    edeny_init(&eng.loop, send_to_parent))
 		return 1;
 	kt_msg_send(ENGINE_FD, KT_MSG_HELLO, 0, &hello, sizeof(hello), -1);
 	err = kt_loop_run(&eng.loop);
+	edeny_uninit();
 	etun_uninit();
 	kt_loop_uninit(&eng.loop);
 	return err ? 1 : 0;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "denials.h"
 #include "generated/autoconf.h"
 #include "loop.h"
 #include "msg.h"
@@ -84,6 +85,7 @@ struct kyotend {
 
 	struct ports ports;
 	struct tunnels tunnels;
+	struct denials denials;
 	struct kt_child engine;
 
 	struct kt_fd ctl_listen;
@@ -117,6 +119,13 @@ void kyotend_reap(struct kyotend *d);
 /* modules.c: the tunnels module's links to the engine */
 void kt_tunnels_send(struct kyotend *d);
 void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b);
+/* modules.c: denied-packet events. send: what the engine lacks
+ * (everything: a fresh engine); policy: the running policy changed
+ * (NULL: none), sent to the engine at once. */
+void kt_denials_send(struct kyotend *d, bool everything);
+void kt_denials_stats(struct kyotend *d, const struct kt_msg_deny_stats *m);
+void kt_denials_policy(struct kyotend *d, const struct kt_policy *p,
+		       uint32_t generation);
 
 /* ctl.c */
 int ctl_init(struct kyotend *d);

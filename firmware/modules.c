@@ -91,6 +91,64 @@ static const struct kt_module tunnels_module = {
 	.status = tunnels_mod_status,
 };
 
+void kt_denials_send(struct kyotend *d, bool everything)
+{
+	/* A fresh engine asks for everything when it says hello. */
+	if (d->engine.ch.fd < 0 || !d->engine.hello)
+		return;
+	denials_send(&d->denials, to_engine, d, everything);
+}
+
+void kt_denials_stats(struct kyotend *d, const struct kt_msg_deny_stats *m)
+{
+	denials_stats(&d->denials, m);
+}
+
+void kt_denials_policy(struct kyotend *d, const struct kt_policy *p,
+		       uint32_t generation)
+{
+	denials_set_policy(&d->denials, p, generation);
+	kt_denials_send(d, false);
+}
+
+static void denials_retry_cb(struct kt_timer *t)
+{
+	struct kyotend *d = container_of(t, struct kyotend, denials.retry);
+
+	if (denials_retry(&d->denials))
+		kt_denials_send(d, false);
+}
+
+static int denials_mod_init(struct kyotend *d)
+{
+	return denials_init(&d->denials, &d->sys, &d->loop, denials_retry_cb);
+}
+
+static int denials_mod_apply(struct kyotend *d, const struct kt_config *cfg)
+{
+	(void)d;
+	(void)cfg;
+	return 0;
+}
+
+static void denials_mod_uninit(struct kyotend *d)
+{
+	denials_uninit(&d->denials);
+}
+
+static json_t *denials_mod_status(struct kyotend *d)
+{
+	return denials_status(&d->denials);
+}
+
+static const struct kt_module denials_module = {
+	.name = "denials",
+	.init = denials_mod_init,
+	.apply = denials_mod_apply,
+	.uninit = denials_mod_uninit,
+	.status = denials_mod_status,
+};
+
 /* The engine comes last: each generation reaches it after the modules
  * before it have made the kernel objects (TUN, sockets) it is given. It
  * stops first, so no engine holds descriptors of a module that is gone. */
@@ -99,6 +157,7 @@ const struct kt_module *const kt_modules[] = {
 	&ports_module,
 #endif
 	&tunnels_module,
+	&denials_module,
 	&kt_engine_module,
 };
 

@@ -22,6 +22,9 @@ static const struct {
 	[KT_MSG_TUN_SOCKET] = { "tun-socket", sizeof(struct kt_msg_tun_socket), true },
 	[KT_MSG_TUN_PEER] = { "tun-peer", sizeof(struct kt_msg_tun_peer), false },
 	[KT_MSG_TUN_STATS] = { "tun-stats", sizeof(struct kt_msg_tun_stats_batch), false },
+	[KT_MSG_DENY_SOCKET] = { "deny-socket", sizeof(struct kt_msg_deny_socket), true },
+	[KT_MSG_DENY_SEGMENT] = { "deny-segment", sizeof(struct kt_msg_deny_segment), false },
+	[KT_MSG_DENY_STATS] = { "deny-stats", sizeof(struct kt_msg_deny_stats), false },
 };
 
 _Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,
@@ -29,6 +32,10 @@ _Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,
 _Static_assert(sizeof(struct kt_msg_tun_stats_batch) <= KT_MSG_MAX_PAYLOAD &&
 	       sizeof(struct kt_msg_tun_peer) <= KT_MSG_MAX_PAYLOAD,
 	       "tunnel messages must fit one message");
+_Static_assert(sizeof(struct kt_msg_deny_stats) <= KT_MSG_MAX_PAYLOAD &&
+	       sizeof(struct kt_msg_deny_segment) <= KT_MSG_MAX_PAYLOAD,
+	       "denial messages must fit one message");
+_Static_assert(KT_MSG_TYPE_COUNT <= 32, "message types are bits of a u32");
 
 const char *kt_msg_type_name(unsigned type)
 {

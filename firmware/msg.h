@@ -35,6 +35,11 @@ enum kt_msg_type {
 	KT_MSG_TUN_SOCKET,	/* parent -> engine: a line's UDP socket fd */
 	KT_MSG_TUN_PEER,	/* parent -> engine: a peer of a device */
 	KT_MSG_TUN_STATS,	/* engine -> parent: a path's counters */
+	/* Denied packets as the policy's log rules report them
+	 * (firmware/denials.c, firmware/edeny.c), any time: */
+	KT_MSG_DENY_SOCKET,	/* parent -> engine: the bound nflog socket fd */
+	KT_MSG_DENY_SEGMENT,	/* parent -> engine: a segment of the policy */
+	KT_MSG_DENY_STATS,	/* engine -> parent: counts per segment pair */
 	KT_MSG_TYPE_COUNT
 };
 
@@ -126,6 +131,55 @@ struct kt_msg_tun_stats_batch {
 	uint32_t n;			/* entries used: 1..KT_MSG_TUN_STATS_BATCH */
 	uint32_t pad;
 	struct kt_msg_tun_stats s[KT_MSG_TUN_STATS_BATCH];
+};
+
+struct kt_msg_deny_socket {		/* fd: NETLINK_NETFILTER, bound to group */
+	uint32_t group;
+};
+
+/* The running policy's segments, so that the engine can name who tried
+ * to reach what. A table is index 0..count-1 in order, sent whole; it
+ * replaces the engine's table when its last segment arrives. count 0:
+ * no policy (one message, index 0, no segment in it). */
+#define KT_MSG_DENY_SEGMENTS 16		/* KT_POL_MAX_SEGMENTS */
+#define KT_MSG_DENY_PREFIXES 32		/* KT_POL_MAX_PREFIXES */
+
+struct kt_msg_deny_segment {
+	uint32_t index, count;
+	uint32_t policy_generation;
+	char name[32];
+	uint8_t kind;			/* enum kt_seg_kind */
+	uint8_t n_prefixes;
+	uint8_t pad[2];
+	struct {
+		uint16_t family;
+		uint8_t len;
+		uint8_t pad;
+		uint8_t addr[16];
+	} prefixes[KT_MSG_DENY_PREFIXES];
+};
+
+/* Pair endpoints besides a segment's index. */
+#define KT_DENY_BOX 0xfd		/* the box itself */
+#define KT_DENY_UNKNOWN 0xfe		/* an address in no segment */
+#define KT_MSG_DENY_PAIRS 64
+
+struct kt_msg_deny_pair {
+	uint8_t from, to;		/* segment index, KT_DENY_BOX, _UNKNOWN */
+	uint8_t kind;			/* enum kt_nflog_kind */
+	uint8_t pad[5];
+	uint64_t packets;
+	int64_t last;			/* realtime seconds */
+};
+
+struct kt_msg_deny_stats {
+	uint32_t policy_generation;	/* of the table the pairs refer to */
+	uint32_t n;			/* pairs used: 0..KT_MSG_DENY_PAIRS */
+	uint64_t records;		/* packets reported by the kernel */
+	uint64_t malformed[4];		/* enum kt_nflog_bad, then lost (ENOBUFS) */
+	uint64_t events, suppressed;	/* logged one by one / only counted */
+	uint64_t overflow;		/* packets of pairs past the table */
+	struct kt_msg_deny_pair pairs[KT_MSG_DENY_PAIRS];
 };
 
 struct kt_msg {

@@ -2,6 +2,8 @@
  * order they stop). An explicit list: see drivers/sys.c for why. */
 #include "kyotend.h"
 
+#include <string.h>
+
 static int ports_mod_init(struct kyotend *d)
 {
 	return ports_init(&d->ports, &d->sys, &d->loop);
@@ -91,6 +93,42 @@ static const struct kt_module tunnels_module = {
 	.status = tunnels_mod_status,
 };
 
+/* The segment-separation policy: nftables on the linux backend, a table
+ * in memory on the dummy one. */
+static int policy_mod_init(struct kyotend *d)
+{
+	struct policyd_kernel k = policyd_kernel_nft;
+
+	if (!strcmp(d->sys_backend, "dummy"))
+		policyd_kernel_dummy(&k, &d->policy_dummy);
+	return policyd_init(&d->policy, &d->loop, &kt_board_ports, &k);
+}
+
+static int policy_mod_apply(struct kyotend *d, const struct kt_config *cfg)
+{
+	/* A refused policy is shown and logged; the rest of the file still
+	 * runs, and so does the policy the kernel holds. */
+	return policyd_apply_config(&d->policy, &cfg->policy);
+}
+
+static void policy_mod_uninit(struct kyotend *d)
+{
+	policyd_uninit(&d->policy);
+}
+
+static json_t *policy_mod_status(struct kyotend *d)
+{
+	return policyd_status(&d->policy);
+}
+
+static const struct kt_module policy_module = {
+	.name = "policy",
+	.init = policy_mod_init,
+	.apply = policy_mod_apply,
+	.uninit = policy_mod_uninit,
+	.status = policy_mod_status,
+};
+
 /* The engine comes last: each generation reaches it after the modules
  * before it have made the kernel objects (TUN, sockets) it is given. It
  * stops first, so no engine holds descriptors of a module that is gone. */
@@ -99,6 +137,7 @@ const struct kt_module *const kt_modules[] = {
 	&ports_module,
 #endif
 	&tunnels_module,
+	&policy_module,
 	&kt_engine_module,
 };
 

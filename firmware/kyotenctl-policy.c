@@ -669,53 +669,72 @@ static int match(struct dtext *a, struct dtext *b)
 	return 0;
 }
 
-/* Prints the changes under each header once, in the order the headers
- * come in (B's first, then those only A has). Returns how many lines
- * differ. */
+/* A line only one side has, once; its header first if not yet shown. */
+static size_t show_items(struct dtext *t, char sign, const char *header,
+			 bool *header_shown)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < t->n; k++) {
+		struct dline *e = &t->l[k];
+
+		if (e->matched || !e->header || strcmp(e->header, header))
+			continue;
+		if (!*header_shown) {
+			printf("  %s\n", header);
+			*header_shown = true;
+		}
+		printf("%c %s\n", sign, e->text);
+		e->matched = true;	/* shown */
+		n++;
+	}
+	return n;
+}
+
+/* The k-th line that is not an item ("  From segment lg (LGWAN):"). */
+static struct dline *nth_header(struct dtext *t, size_t k)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!t->l[i].header && k-- == 0)
+			return &t->l[i];
+	return NULL;
+}
+
+/* Under each header, in B's order and then A's: the lines only A has
+ * (-), then those only B has (+). A header only one side has is itself
+ * such a line. Returns how many lines differ. */
 static size_t print_changes(struct dtext *a, struct dtext *b)
 {
-	size_t changed = 0;
-	const char *last = "";
+	size_t changed = 0, k;
+	struct dline *d, *o;
+	bool shown;
 
-	for (int pass = 0; pass < 2; pass++) {
-		struct dtext *t = pass ? a : b, *o = pass ? b : a;
-
-		for (size_t i = 0; i < t->n; i++) {
-			struct dline *d = &t->l[i];
-			const char *h = d->header ? d->header : "";
-			bool shown = false;
-
-			if (d->header)
-				continue;
-			/* A header line: itself changed, or lines under it. */
-			if (!d->matched) {
-				printf("%c %s\n", pass ? '-' : '+', d->text);
-				changed++;
-				shown = true;
+	for (k = 0; (d = nth_header(b, k)); k++) {
+		shown = false;
+		if (!d->matched) {
+			/* Changed in place ("Policy ..., 12 flows."): the
+			 * old one first. */
+			o = nth_header(a, k);
+			if (o && !o->matched) {
+				printf("- %s\n", o->text);
+				changed += 1 + show_items(a, '-', o->text, &shown);
+				o->matched = true;
 			}
-			for (int side = 0; side < 2; side++) {
-				struct dtext *u = side ? t : o;
-				char sign = (side ? t : o) == a ? '-' : '+';
-
-				if (pass && side == 0)
-					continue;	/* done in pass 0 */
-				for (size_t k = 0; k < u->n; k++) {
-					struct dline *e = &u->l[k];
-
-					if (e->matched || !e->header ||
-					    strcmp(e->header, d->text))
-						continue;
-					if (!shown && strcmp(last, h)) {
-						printf("  %s\n", d->text);
-						shown = true;
-					}
-					printf("%c %s\n", sign, e->text);
-					e->matched = true;	/* printed once */
-					changed++;
-				}
-			}
-			last = h;
+			printf("+ %s\n", d->text);
+			shown = true;
+			changed++;
 		}
+		changed += show_items(a, '-', d->text, &shown);
+		changed += show_items(b, '+', d->text, &shown);
+		d->matched = true;
+	}
+	for (k = 0; (d = nth_header(a, k)); k++) {
+		if (d->matched)
+			continue;
+		printf("- %s\n", d->text);
+		shown = true;
+		changed += 1 + show_items(a, '-', d->text, &shown);
+		d->matched = true;
 	}
 	return changed;
 }

@@ -255,6 +255,12 @@ static void on_client(struct kt_fd *h, uint32_t events)
 		if (c->in_len > sizeof(c->req))
 			memcpy(&c->pol, c->in + sizeof(c->req), sizeof(c->pol));
 		handle(d, c);
+		/* Handling may take long (applying a policy of many flows):
+		 * the answer gets its own time to leave, counted from now,
+		 * not from the loop's last turn. */
+		if (c->used)
+			kt_timer_set(&d->loop, &c->timeout, KT_CTL_TIMEOUT_MS +
+				     (d->loop.clock() - kt_loop_now(&d->loop)));
 	}
 }
 

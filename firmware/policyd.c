@@ -653,7 +653,9 @@ int policyd_apply_config(struct policyd *pd, const struct kt_policy_cfg *cfg)
 	size_t len = 0;
 	bool path_changed;
 
-	if (!pd->started) {
+	if (!pd->started || !pd->store_open) {
+		/* The first configuration; or the store could not be opened
+		 * before (a reload after fixing it tries again). */
 		pd->cfg = *cfg;
 		pd->started = true;
 		start(pd);

@@ -460,7 +460,8 @@ int kt_polstore_scan(struct kt_polstore *s)
 		s->n++;
 	}
 	closedir(d);
-	qsort(s->gens, s->n, sizeof(*s->gens), cmp_gen);
+	if (s->n)
+		qsort(s->gens, s->n, sizeof(*s->gens), cmp_gen);
 	return 0;
 }
 
@@ -773,7 +774,8 @@ size_t kt_polstore_prune(struct kt_polstore *s, size_t keep, uint32_t keep_a,
 			continue;
 		}
 		remove_dir(s->dfd, del);
-		memmove(g, g + 1, (s->n - i - 1) * sizeof(*g));
+		if (i + 1 < s->n)
+			memmove(g, g + 1, (s->n - i - 1) * sizeof(*g));
 		s->n--;
 		extra--;
 		removed++;

@@ -92,6 +92,8 @@ static const char *policy_req_bad(const struct kt_ctl_client *c)
 	if (!!(p->options & KT_CTL_POL_FILE) != (c->fd >= 0) ||
 	    (c->fd >= 0 && !takes_fd))
 		return "a descriptor came where none was expected, or none came";
+	if (c->req.cmd == KT_CTL_POLICY_APPLY && c->fd < 0)
+		return "policy apply needs the file's descriptor";
 	if (c->req.cmd == KT_CTL_POLICY_APPLY && !p->name[0])
 		return "the policy file has no name";
 	return NULL;

@@ -26,7 +26,7 @@ box=$p-box my=$p-my lg=$p-lg dc=$p-dc
 dir=$(mktemp -d /tmp/kyoten-policyd-t.XXXXXX)
 sock=$dir/kyotend.sock pidf=$dir/kyotend.pid state=$dir/state
 polnft=$B/tests/interop/polnft
-TIMEOUT=5
+TIMEOUT=5	# the configuration's confirm-timeout
 
 cleanup() {
 	if [ $failed -gt 0 ]; then
@@ -65,7 +65,7 @@ gen_state() {	# gen_state N STATE
 }
 n_gens() { history_json | jq length; }
 
-echo "1..37"
+echo "1..38"
 for ns in $box $my $lg $dc; do
 	ip netns add "$ns" || exit 1
 	nsx "$ns" ip link set lo up
@@ -159,7 +159,7 @@ t "kyotend starts with no policy; status says so, the kernel is left alone" \
 	"start && ctl status | grep -q '^Policy     no policy' &&
 	 ! nsx $box nft list table inet kyoten >/dev/null 2>&1 && grep -q POLICY_NONE '$dir/kyotend.log'"
 t "apply: a new generation, waiting for confirmation" \
-	"pol apply -m 'first policy' '$dir/v1.yaml' >'$dir/out1' &&
+	"pol apply -t 15 -m 'first policy' '$dir/v1.yaml' >'$dir/out1' &&
 	 grep -q '^generation 1 applied from $dir/v1.yaml (sha256 [0-9a-f]\{16\}), waiting for confirmation' '$dir/out1' &&
 	 ctl status | grep -q '^Policy     generation 1 PENDING: reverted in [0-9]* s unless confirmed'"
 t "the table is tagged with the generation and its SHA-256" \
@@ -168,8 +168,8 @@ t "the table is tagged with the generation and its SHA-256" \
 t "confirm keeps it" "pol confirm | grep -q '^generation 1 confirmed'"
 t "confirm with nothing pending is refused" \
 	"! pol confirm 2>'$dir/err' && grep -q 'no policy generation waits for confirmation' '$dir/err'"
-sleep $((TIMEOUT + 1))
-t "after the timeout a confirmed generation stays, and its flows pass" \
+sleep 16
+t "after its timeout (-t 15) a confirmed generation stays, and its flows pass" \
 	"gen_state 1 confirmed && can_tcp $lg 10.101.0.20 80 && can_tcp $my 10.101.0.10 8443 &&
 	 cannot_tcp $lg 10.101.0.20 81"
 
@@ -179,7 +179,7 @@ start_wait=$SECONDS
 t "a second apply while one is pending is refused" \
 	"! pol apply '$dir/v1.yaml' 2>'$dir/err' && grep -q 'generation 2 waits for confirmation' '$dir/err'"
 t "unconfirmed, it is reverted within the timeout: 81 closes, 80 opens again" \
-	"wait_for $((TIMEOUT + 10)) cannot_tcp $lg 10.101.0.20 81 && can_tcp $lg 10.101.0.20 80"
+	"wait_for $((TIMEOUT + 20)) cannot_tcp $lg 10.101.0.20 81 && can_tcp $lg 10.101.0.20 80"
 echo "# reverted after $((SECONDS - start_wait)) s (timeout $TIMEOUT s)"
 t "history records it reverted with the reason; the log has POLICY_REVERTED" \
 	"history_json | jq -e '.[] | select(.number == 2) | .state == \"reverted\" and (.reason | test(\"not confirmed within $TIMEOUT s\"))' >/dev/null &&
@@ -267,6 +267,28 @@ t "policy.file: imported on reload when its content changes, as confirmed" \
 	"cp '$dir/v2.yaml' '$dir/site-policy.yaml' && sed -i 's|^  templates:|  file: $dir/site-policy.yaml\n  templates:|' '$dir/site.yaml' &&
 	 ctl reload >/dev/null && history_json | jq -e '.[-1] | .number == 8 and .source == \"config\" and .state == \"confirmed\"' >/dev/null &&
 	 can_tcp $lg 10.101.0.20 81 && ctl reload >/dev/null && [ \$(history_json | jq '.[-1].number') = 8 ]"
+# Raw requests, as kyotenctl would not send them: COMMAND GEN OPTIONS
+# NAME COMMENT (ctl.h: magic, command, flags, argument; then
+# struct kt_ctl_policy).
+raw_req() {
+	nsx $box perl -MSocket -e '
+		my ($path, $cmd, $gen, $opt, $name, $comment) = @ARGV;
+		socket(my $s, AF_UNIX, SOCK_STREAM, 0) or die;
+		connect($s, pack_sockaddr_un($path)) or die "connect: $!";
+		syswrite($s, pack("L S S L", 0x4b595431, $cmd, 0, 0) .
+			pack("L L L L a256 a128", $gen, 0, 0, $opt, $name, $comment));
+		local $/; print scalar <$s>;' "$sock" "$@"
+}
+t_raw() { ok "$1" bash -c "$env_fns; $(declare -f raw_req); sock='$sock'; $2"; }
+t_raw "malformed policy requests are refused and counted: bad UTF-8, control characters, a missing descriptor" \
+	"before=\$(ctl status --json | jq .control.malformed) &&
+	 raw_req 7 0 0 site.yaml \$'\\xff\\xfe' | jq -e '.ok == false and (.error | test(\"not printable UTF-8\"))' >/dev/null &&
+	 raw_req 7 0 0 \$'a\\nb' '' | jq -e '.ok == false and (.error | test(\"not printable UTF-8\"))' >/dev/null &&
+	 raw_req 4 0 2 site.yaml '' | jq -e '.ok == false and (.error | test(\"descriptor\"))' >/dev/null &&
+	 raw_req 4 0 0 site.yaml '' | jq -e '.ok == false and (.error | test(\"descriptor\"))' >/dev/null &&
+	 raw_req 7 0 128 site.yaml '' | jq -e '.ok == false and (.error | test(\"options\"))' >/dev/null &&
+	 [ \$(ctl status --json | jq .control.malformed) = \$((before + 5)) ] &&
+	 raw_req 7 1 0 '' '' | jq -e '.ok and .generation.number == 1' >/dev/null"
 t "the configuration's policy section: errors name file, line, column, field" \
 	"sed 's/confirm-timeout: $TIMEOUT/confirm-timeout: 2/' '$dir/site.yaml' >'$dir/badcfg.yaml' &&
 	 ! '$B/kyotend' -n -c '$dir/badcfg.yaml' 2>'$dir/err' &&

@@ -590,9 +590,10 @@ static void start(struct policyd *pd)
 		memcpy(pd->file_sha, sha, sizeof(sha));
 		pd->file_read = true;
 		cfg_gen = kt_polstore_last_config(&pd->store);
-		/* The box's first policy; or the file changed while kyotend
-		 * was not running. */
-		if (!cur || (cfg_gen && memcmp(cfg_gen->sha256, sha, 32))) {
+		/* The box's first policy; or content not imported before
+		 * (the file is new in the configuration, or changed while
+		 * kyotend was not running). */
+		if (!cur || !cfg_gen || memcmp(cfg_gen->sha256, sha, 32)) {
 			pd->running = cur ? cur->number : 0;
 			if (!import_file(pd, buf, len)) {
 				cur = kt_polstore_find(&pd->store, pd->running);
@@ -879,7 +880,7 @@ static json_t *ctl_rollback(struct policyd *pd, uint32_t to,
 		       target->fault);
 		goto refused;
 	}
-	if (target->number == pd->running && !pd->pending) {
+	if (target->number == pd->running) {
 		refuse(&rf, "generation %u is the one running", target->number);
 		goto refused;
 	}

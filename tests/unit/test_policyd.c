@@ -545,6 +545,38 @@ static void test_rollback(void **state)
 	assert_false(ok(simple(f, KT_CTL_POLICY_ROLLBACK, 99)));
 	assert_true(ok(simple(f, KT_CTL_POLICY_ROLLBACK, 2)));
 	expect_tag(f, 4);
+	/* A pending one is not its own rollback target. */
+	assert_true(ok(apply(f, pol_v1, 0, NULL)));
+	assert_false(ok(simple(f, KT_CTL_POLICY_ROLLBACK, 5)));
+	assert_int_equal(f->pd.pending, 5);
+	/* Rolling back over a pending generation replaces it. */
+	assert_true(ok(simple(f, KT_CTL_POLICY_ROLLBACK, 0)));
+	expect_tag(f, 6);
+	assert_int_equal(f->pd.pending, 0);
+	assert_int_equal(kt_polstore_find(&f->pd.store, 5)->state,
+			 KT_POLGEN_ROLLED_BACK);
+	advance(f, 60000);
+	expect_tag(f, 6);
+}
+
+/* policy.file added to a box whose store holds kyotenctl's generations:
+ * imported at start, once. */
+static void test_config_file_added(void **state)
+{
+	struct fixture *f = *state;
+
+	start(f);
+	assert_true(ok(apply(f, pol_v1, KT_CTL_POL_CONFIRMED, NULL)));
+	snprintf(f->cfg.file, sizeof(f->cfg.file), "%s/cfg-policy.yaml", f->dir);
+	write_file(f->cfg.file, pol_v2());
+	restart(f);
+	expect_tag(f, 2);
+	assert_string_equal(kt_polstore_find(&f->pd.store, 2)->source, "config");
+	/* A later kyotenctl change stays until the file changes. */
+	assert_true(ok(apply(f, pol_v1, KT_CTL_POL_CONFIRMED, NULL)));
+	restart(f);
+	expect_tag(f, 3);
+	assert_true(f->pd.adopted);
 }
 
 static void test_start_adopts_or_applies(void **state)
@@ -652,6 +684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_adopts_or_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_file_imported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_file_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show_history_diff, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -559,7 +559,7 @@ static void start(struct policyd *pd)
 	char err[400], tag[KT_NFT_COMMENT_MAX], want[KT_NFT_COMMENT_MAX];
 	uint8_t *buf = NULL, sha[32];
 	size_t len = 0;
-	bool have_file;
+	bool have_file, reverted = false;
 	int r;
 
 	if (kt_polstore_open(&pd->store, pd->cfg.state_dir, err, sizeof(err))) {
@@ -572,8 +572,6 @@ static void start(struct policyd *pd)
 	}
 	pd->store_open = true;
 	pd->store_errors += pd->store.corrupt;
-	bool reverted = false;
-
 	cur = kt_polstore_current(&pd->store);
 	if (cur && cur->state == KT_POLGEN_PENDING) {
 		/* Its confirmation could only come to this process, and the
@@ -607,8 +605,8 @@ static void start(struct policyd *pd)
 	if (!cur) {
 		pd->running = 0;
 		r = pd->kernel.tag(pd->kernel.priv, tag, sizeof(tag), err, sizeof(err));
-		log_notice("POLICY_NONE", "no policy: the store holds none and "
-			   "the site configuration names no policy.file; the kernel "
+		log_notice("POLICY_NONE", "no policy: no generation in the store "
+			   "is in force and no policy.file was applied; the kernel "
 			   "keeps what it holds (%s)",
 			   r == -ENOENT ? "no table inet " KT_NFT_TABLE
 				       : "a table inet " KT_NFT_TABLE " not applied "

@@ -490,6 +490,7 @@ static void table_msg(struct kt_nft_batch *nb, uint16_t type, uint16_t flags,
 		      const char *comment)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
+	int r;
 
 	if (!t) {
 		nb->err = -ENOMEM;
@@ -497,8 +498,8 @@ static void table_msg(struct kt_nft_batch *nb, uint16_t type, uint16_t flags,
 	}
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, KT_NFT_TABLE);
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	if (comment && kt_nft_set_comment(t, comment))
-		nb->err = -ENOMEM;
+	if (comment && (r = kt_nft_set_comment(t, comment)))
+		nb->err = r;
 	nftnl_table_nlmsg_build_payload(msg(nb, type, flags, "table",
 					    KT_NFT_TABLE), t);
 	nftnl_table_free(t);

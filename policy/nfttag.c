@@ -145,7 +145,7 @@ int kt_nft_remove_table(char *err, size_t errlen)
 	struct mnl_nlmsg_batch *b;
 	struct mnl_socket *nl;
 	struct nftnl_table *t;
-	uint32_t seq = (uint32_t)time(NULL), first = seq, portid;
+	uint32_t seq = (uint32_t)time(NULL), portid;
 	ssize_t n;
 	int r = 0;
 
@@ -196,7 +196,6 @@ int kt_nft_remove_table(char *err, size_t errlen)
 				 KT_NFT_TABLE, strerror(-r));
 		}
 	}
-	(void)first;
 	mnl_socket_close(nl);
 	return r;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -501,6 +502,17 @@ int kt_polstore_open(struct kt_polstore *s, const char *dir, char *err,
 	if (s->dfd < 0 || fstat(s->dfd, &st)) {
 		r = -errno;
 		snprintf(err, errlen, "state folder %s: %s", dir, strerror(errno));
+		kt_polstore_close(s);
+		return r;
+	}
+	/* One daemon per store: two would remove each other's writes in
+	 * progress and run each other's policies (the lab runs several
+	 * daemons on one host, each with its own policy.state-dir). */
+	if (flock(s->dfd, LOCK_EX | LOCK_NB)) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(err, errlen, "state folder %s: %s", dir, r == -EBUSY
+			 ? "used by another kyotend (each daemon needs its own "
+			   "policy.state-dir)" : strerror(-r));
 		kt_polstore_close(s);
 		return r;
 	}

@@ -65,7 +65,7 @@ gen_state() {	# gen_state N STATE
 }
 n_gens() { history_json | jq length; }
 
-echo "1..38"
+echo "1..39"
 for ns in $box $my $lg $dc; do
 	ip netns add "$ns" || exit 1
 	nsx "$ns" ip link set lo up
@@ -289,6 +289,15 @@ t_raw "malformed policy requests are refused and counted: bad UTF-8, control cha
 	 raw_req 7 0 128 site.yaml '' | jq -e '.ok == false and (.error | test(\"options\"))' >/dev/null &&
 	 [ \$(ctl status --json | jq .control.malformed) = \$((before + 5)) ] &&
 	 raw_req 7 1 0 '' '' | jq -e '.ok and .generation.number == 1' >/dev/null"
+t "a second kyotend on the same state-dir leaves the store and its kernel alone" \
+	"nsx $my setsid '$B/kyotend' -d -c '$dir/site.yaml' -s '$dir/two.sock' -p '$dir/two.pid' \
+		>'$dir/two.log' 2>&1 </dev/null &
+	 wait_for 10 test -s '$dir/two.pid' &&
+	 nsx $my '$B/kyotenctl' -s '$dir/two.sock' status >'$dir/two.status' &&
+	 grep -q '^Policy     no policy' '$dir/two.status' &&
+	 grep -q 'fault: state folder .* used by another kyotend' '$dir/two.status' &&
+	 ! nsx $my nft list table inet kyoten >/dev/null 2>&1 &&
+	 kill \$(cat '$dir/two.pid') && ctl status | grep -q '^Policy     generation 8, confirmed'"
 t "the configuration's policy section: errors name file, line, column, field" \
 	"sed 's/confirm-timeout: $TIMEOUT/confirm-timeout: 2/' '$dir/site.yaml' >'$dir/badcfg.yaml' &&
 	 ! '$B/kyotend' -n -c '$dir/badcfg.yaml' 2>'$dir/err' &&

@@ -378,6 +378,20 @@ static void test_store_prune(void **state)
 	kt_polstore_close(&s);
 }
 
+static void test_store_one_daemon(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_polstore a, b;
+	char err[300];
+
+	assert_int_equal(kt_polstore_open(&a, f->state, err, sizeof(err)), 0);
+	assert_int_equal(kt_polstore_open(&b, f->state, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "used by another kyotend"));
+	kt_polstore_close(&a);
+	assert_int_equal(kt_polstore_open(&b, f->state, err, sizeof(err)), 0);
+	kt_polstore_close(&b);
+}
+
 static void test_store_refuses_foreign_folder(void **state)
 {
 	struct fixture *f = *state;
@@ -675,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_interrupted_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_corrupt_entry_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_one_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_refuses_foreign_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_confirm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unconfirmed_reverted, setup, teardown),

@@ -88,6 +88,8 @@ KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
 	policy/explain.c policy/nft.c policy/verify.c
+# kyotend's side of it: the generation store and the module.
+POLICY_SRCS += policy/nfttag.c firmware/polstore.c firmware/policyd.c
 LIB_SRCS += $(POLICY_SRCS)
 # Denied-packet events: nflog parsing (engine) and the socket (parent).
 LIB_SRCS += firmware/nflog.c firmware/edeny.c firmware/denials.c

@@ -870,6 +870,62 @@ static int f_segments(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 	return kt_yw_list(w, v, p, KT_MAX_SEGMENTS, f_segment, NULL);
 }
 
+/* --- policy --- */
+
+static int f_pol_file(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	struct ctx *c = w->user;
+
+	(void)o;
+	return path_field(w, v, p, c->cfg->policy.file);
+}
+
+static int f_pol_templates(struct kt_yw *w, yaml_node_t *v, const char *p,
+			   void *o)
+{
+	struct ctx *c = w->user;
+
+	(void)o;
+	return path_field(w, v, p, c->cfg->policy.templates);
+}
+
+/* Not "/": kyotend makes and prunes folders in it. */
+static int f_pol_state_dir(struct kt_yw *w, yaml_node_t *v, const char *p,
+			   void *o)
+{
+	struct ctx *c = w->user;
+	int r = path_field(w, v, p, c->cfg->policy.state_dir);
+
+	(void)o;
+	if (!r && !strcmp(c->cfg->policy.state_dir, "/"))
+		r = kt_yw_fail(w, v, p, "'/' cannot be the policy's state folder");
+	return r;
+}
+
+static int f_pol_timeout(struct kt_yw *w, yaml_node_t *v, const char *p,
+			 void *o)
+{
+	struct ctx *c = w->user;
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 5, 3600, &u);
+
+	(void)o;
+	if (!r)
+		c->cfg->policy.confirm_timeout_s = (uint32_t)u;
+	return r;
+}
+
+static int f_policy(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	static const struct kt_yw_field f[] = {
+		{ "file", false, f_pol_file },
+		{ "templates", false, f_pol_templates },
+		{ "state-dir", false, f_pol_state_dir },
+		{ "confirm-timeout", false, f_pol_timeout },
+	};
+	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
+}
+
 static int f_root(struct kt_yw *w, yaml_node_t *root)
 {
 	struct ctx *c = w->user;
@@ -886,6 +942,7 @@ static int f_root(struct kt_yw *w, yaml_node_t *root)
 		{ "hubs", false, f_hubs },
 		{ "sites", false, f_sites },
 		{ "segments", true, f_segments },
+		{ "policy", false, f_policy },
 	};
 	int r = kt_yw_map(w, root, "", f, sizeof(f) / sizeof(f[0]), NULL);
 
@@ -905,6 +962,11 @@ int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
 	out->log_level = -1;
+	snprintf(out->policy.templates, sizeof(out->policy.templates), "%s",
+		 CONFIG_POLICY_TEMPLATE_DIR);
+	snprintf(out->policy.state_dir, sizeof(out->policy.state_dir), "%s",
+		 CONFIG_POLICY_STATE_DIR);
+	out->policy.confirm_timeout_s = CONFIG_POLICY_CONFIRM_TIMEOUT;
 	snprintf(err->file, sizeof(err->file), "%s", name);
 	if ((r = kt_yw_init_kind(&c.w, buf, len, "a site file", err)))
 		return r;

@@ -95,6 +95,16 @@ struct kt_segment {
 	struct kt_prefix address;
 };
 
+/* The segment-separation policy kyotend applies (docs/configuration.md,
+ * "policy"; docs/policy.md, "In kyotend"). Filled with the defaults when
+ * the file has no policy section. */
+struct kt_policy_cfg {
+	char file[KT_PATH_MAX];		/* "" none: start from the store only */
+	char templates[KT_PATH_MAX];
+	char state_dir[KT_PATH_MAX];
+	uint32_t confirm_timeout_s;
+};
+
 struct kt_config {
 	char site_id[KT_NAME_MAX];
 	char device_number[KT_DEVNUM_MAX];
@@ -110,6 +120,7 @@ struct kt_config {
 	struct kt_tunnel tunnel;
 	struct kt_remote_site sites[KT_MAX_SITES];
 	size_t n_sites;
+	struct kt_policy_cfg policy;
 	uint8_t sha256[32];		/* of the file's bytes, for drift checks */
 };
 

@@ -2,13 +2,15 @@
  *
  * Who may ask: root, the daemon's own user, and members of the
  * PRIVSEP_USER group (checked with SO_PEERCRED and the socket's mode).
- * What they may send: one fixed-size request (ctl.h), nothing to parse.
+ * What they may send: one fixed-size request (ctl.h), nothing to parse;
+ * the policy commands add a fixed-size part and at most one descriptor.
  * A client that stalls is dropped after KT_CTL_TIMEOUT_MS. */
 #define KT_MODULE "ctl"
 #include "kyotend.h"
 
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 static void client_close(struct kyotend *d, struct kt_ctl_client *c)
 {
 	kt_loop_fd_del(&d->loop, &c->h);
 	kt_timer_cancel(&d->loop, &c->timeout);
 	close(c->h.fd);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
 	free(c->out);
 	c->out = NULL;
 	c->used = false;
@@ -64,8 +70,52 @@ static void log_entry_json(const struct kt_log_entry *e, void *arg)
 		"rfc5424", line));
 }
 
+/* The policy part of a request: its text fields are short lines of
+ * UTF-8, its numbers in range, and a descriptor comes exactly when it
+ * says so and the command takes one. NULL if it is well formed. */
+static const char *policy_req_bad(const struct kt_ctl_client *c)
+{
+	const struct kt_ctl_policy *p = &c->pol;
+	bool takes_fd = c->req.cmd == KT_CTL_POLICY_APPLY ||
+			c->req.cmd == KT_CTL_POLICY_DIFF;
+
+	if (c->req.arg || p->options & ~(uint32_t)KT_CTL_POL_OPTIONS)
+		return "unknown policy request options";
+	if (!memchr(p->name, '\0', sizeof(p->name)) ||
+	    !memchr(p->comment, '\0', sizeof(p->comment)))
+		return "the file name or the comment is not terminated";
+	if (!kt_text_valid(p->name) || !kt_text_valid(p->comment))
+		return "the file name or the comment is not printable UTF-8 on "
+		       "one line";
+	if (p->timeout_s && (p->timeout_s < 5 || p->timeout_s > 3600))
+		return "the confirmation timeout is not 5 to 3600 seconds";
+	if (!!(p->options & KT_CTL_POL_FILE) != (c->fd >= 0) ||
+	    (c->fd >= 0 && !takes_fd))
+		return "a descriptor came where none was expected, or none came";
+	if (c->req.cmd == KT_CTL_POLICY_APPLY && c->fd < 0)
+		return "policy apply needs the file's descriptor";
+	if (c->req.cmd == KT_CTL_POLICY_APPLY && !p->name[0])
+		return "the policy file has no name";
+	return NULL;
+}
+
+static void who(const struct kt_ctl_client *c, struct policyd_who *w)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	w->uid = c->uid;
+	if (getpwuid_r((uid_t)c->uid, &pw, buf, sizeof(buf), &res) || !res)
+		snprintf(w->user, sizeof(w->user), "uid-%u", c->uid);
+	else
+		snprintf(w->user, sizeof(w->user), "%s", pw.pw_name);
+	kt_text_clean(w->user);
+}
+
 static void handle(struct kyotend *d, struct kt_ctl_client *c)
 {
+	struct policyd_who w;
+	const char *bad;
 	json_t *j;
 
 	/* Refused clients get their answer after their request is read:
@@ -76,12 +126,33 @@ static void handle(struct kyotend *d, struct kt_ctl_client *c)
 		return;
 	}
 	if (c->req.magic != KT_CTL_MAGIC || c->req.flags != 0 ||
-	    c->req.cmd == 0 || c->req.cmd >= KT_CTL_CMD_COUNT) {
+	    c->req.cmd == 0 || c->req.cmd >= KT_CTL_CMD_COUNT || c->extra_fds) {
 		d->ctl_bad++;
 		log_warnx("CTL_BAD", "malformed control request (magic %08x, "
 			  "command %u)", c->req.magic, c->req.cmd);
 		client_send(d, c, error_json("malformed request: kyotenctl and "
 					     "kyotend versions differ?"));
+		return;
+	}
+	if (kt_ctl_has_policy_body(c->req.cmd)) {
+		if ((bad = policy_req_bad(c))) {
+			d->ctl_bad++;
+			log_warnx("CTL_BAD", "malformed policy request (command %u): "
+				  "%s", c->req.cmd, bad);
+			client_send(d, c, error_json(bad));
+			return;
+		}
+		who(c, &w);
+		client_send(d, c, policyd_ctl(&d->policy, c->req.cmd, &c->pol,
+					      c->fd, &w));
+		return;
+	}
+	if (c->fd >= 0) {
+		d->ctl_bad++;
+		log_warnx("CTL_BAD", "control request %u came with a descriptor",
+			  c->req.cmd);
+		client_send(d, c, error_json("malformed request: a descriptor "
+					     "came with a command that takes none"));
 		return;
 	}
 	switch (c->req.cmd) {
@@ -103,6 +174,56 @@ static void handle(struct kyotend *d, struct kt_ctl_client *c)
 	}
 }
 
+/* The header first; the policy commands' part after it once the header
+ * says so (a malformed header is answered as it is). */
+static size_t request_len(const struct kt_ctl_client *c)
+{
+	if (c->in_len < sizeof(c->req))
+		return sizeof(c->req);
+	return sizeof(c->req) + (kt_ctl_has_policy_body(c->req.cmd) &&
+				 c->req.magic == KT_CTL_MAGIC
+				 ? sizeof(c->pol) : 0);
+}
+
+/* recv, keeping one descriptor passed with the bytes (SCM_RIGHTS); any
+ * more, or one after the first, are closed and make the request bad. */
+static ssize_t recv_some(struct kt_ctl_client *c, char *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	ssize_t n = recvmsg(c->h.fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		size_t nfd;
+		int fds[4];
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfd > 4)
+			nfd = 4;
+		memcpy(fds, CMSG_DATA(h), nfd * sizeof(int));
+		for (size_t i = 0; i < nfd; i++) {
+			if (c->fd < 0 && !c->extra_fds && i == 0 && nfd == 1) {
+				c->fd = fds[i];
+				continue;
+			}
+			close(fds[i]);
+			c->extra_fds = true;
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		c->extra_fds = true;
+	return n;
+}
+
 static void on_client(struct kt_fd *h, uint32_t events)
 {
 	struct kt_ctl_client *c = container_of(h, struct kt_ctl_client, h);
@@ -122,7 +243,7 @@ static void on_client(struct kt_fd *h, uint32_t events)
 		client_close(d, c);
 		return;
 	}
-	n = recv(h->fd, (char *)&c->req + c->in_len, sizeof(c->req) - c->in_len, 0);
+	n = recv_some(c, (char *)c->in + c->in_len, request_len(c) - c->in_len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -131,7 +252,18 @@ static void on_client(struct kt_fd *h, uint32_t events)
 	}
 	c->in_len += (size_t)n;
 	if (c->in_len == sizeof(c->req))
+		memcpy(&c->req, c->in, sizeof(c->req));
+	if (c->in_len == request_len(c)) {
+		if (c->in_len > sizeof(c->req))
+			memcpy(&c->pol, c->in + sizeof(c->req), sizeof(c->pol));
 		handle(d, c);
+		/* Handling may take long (applying a policy of many flows):
+		 * the answer gets its own time to leave, counted from now,
+		 * not from the loop's last turn. */
+		if (c->used)
+			kt_timer_set(&d->loop, &c->timeout, KT_CTL_TIMEOUT_MS +
+				     (d->loop.clock() - kt_loop_now(&d->loop)));
+	}
 }
 
 static void on_timeout(struct kt_timer *t)
@@ -206,6 +338,8 @@ static void on_accept(struct kt_fd *h, uint32_t events)
 	}
 	memset(c, 0, sizeof(*c));
 	c->d = d;
+	c->fd = -1;
+	c->uid = (uint32_t)cr.uid;
 	c->used = true;
 	c->refusal = refusal;
 	c->h.fd = fd;

@@ -176,7 +176,7 @@ static void count_pair(uint8_t from, uint8_t to, uint8_t kind, int64_t now)
 		s->pairs[i].kind = kind;
 	}
 	s->pairs[i].packets++;
-	s->pairs[i].last = now;
+	s->pairs[i].last = (uint32_t)now;
 }
 
 /* True when this flow was not seen within EDENY_REPEAT_S. */
@@ -391,8 +391,10 @@ int edeny_segment(const struct kt_msg_deny_segment *m)
 	if (ed.staged_next == m->count) {
 		ed.cur = ed.staged;
 		ed.staging = false;
-		/* Pairs name segments by index: a new table starts them anew. */
+		/* Pairs name segments by index: a new table starts them anew;
+		 * and under a new policy a flow seen before is news again. */
 		memset(ed.st.pairs, 0, sizeof(ed.st.pairs));
+		memset(ed.recent, 0, sizeof(ed.recent));
 		ed.st.n = 0;
 		ed.dirty = true;
 		log_debug("DENY_TABLE", "segment table of policy generation %u: "

@@ -33,11 +33,25 @@ enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
 
 static const char *sock_path = CONFIG_CTL_SOCKET_PATH;
 
-static json_t *request(uint16_t cmd, uint32_t arg)
+/* Sends one request (with the policy commands' part and a descriptor
+ * when given) and returns the daemon's answer; a refusal is returned as
+ * it is when keep_refusal, and otherwise printed and the program ends. */
+json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
+			  const struct kt_ctl_policy *pol, int pass_fd,
+			  bool keep_refusal)
 {
 	struct kt_ctl_req req = { .magic = KT_CTL_MAGIC, .cmd = cmd, .arg = arg };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };
+	/* Applying a policy of many flows takes the daemon a while. */
+	struct timeval tv = { .tv_sec = pol ? 120 : 10 };
+	uint8_t out[sizeof(req) + sizeof(*pol)];
+	size_t out_len = sizeof(req);
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { .iov_base = out };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	json_error_t jerr;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -49,6 +63,21 @@ static json_t *request(uint16_t cmd, uint32_t arg)
 		exit(EXIT_USAGE);
 	}
 	strcpy(sa.sun_path, sock_path);
+	memcpy(out, &req, sizeof(req));
+	if (pol) {
+		memcpy(out + sizeof(req), pol, sizeof(*pol));
+		out_len += sizeof(*pol);
+	}
+	iov.iov_len = out_len;
+	if (pass_fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &pass_fd, sizeof(int));
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, _("kyotenctl: cannot reach kyotend at %s: %s\n"),
@@ -56,7 +85,7 @@ static json_t *request(uint16_t cmd, uint32_t arg)
 		exit(EXIT_NODAEMON);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)out_len) {
 		fprintf(stderr, _("kyotenctl: sending the request failed: %s\n"),
 			strerror(errno));
 		exit(EXIT_NODAEMON);
@@ -93,13 +122,18 @@ static json_t *request(uint16_t cmd, uint32_t arg)
 			jerr.text);
 		exit(EXIT_REFUSED);
 	}
-	if (json_is_false(json_object_get(j, "ok"))) {
+	if (!keep_refusal && json_is_false(json_object_get(j, "ok"))) {
 		fprintf(stderr, _("kyotenctl: kyotend refused: %s\n"),
 			json_string_value(json_object_get(j, "error")));
 		json_decref(j);
 		exit(EXIT_REFUSED);
 	}
 	return j;
+}
+
+static json_t *request(uint16_t cmd, uint32_t arg)
+{
+	return kyotenctl_request(cmd, arg, NULL, -1, false);
 }
 
 static const char *str(json_t *o, const char *key)
@@ -175,6 +209,7 @@ static void print_status(json_t *j)
 		putchar('\n');
 	}
 	print_tunnel_summary(json_object_get(j, "tunnels"));
+	kyotenctl_policy_summary(json_object_get(j, "policy"));
 	printf(_("\n%-6s %-10s %-8s %-11s %-12s %-20s %-8s %s\n"), _("PORT"),
 	       _("IFNAME"), _("ROLE"), _("NAME"), _("KIND"), _("ADDRESS"),
 	       _("CARRIER"), _("FAULT"));
@@ -483,7 +518,7 @@ static const struct {
 	{ "check-config", cmd_check_config, "check a site configuration FILE" },
 	{ "keygen", cmd_keygen, "new private key into FILE (0600); prints the public key" },
 	{ "pubkey", cmd_pubkey, "print the public key of private key FILE" },
-	{ "policy", kyotenctl_policy, "segment policy: check FILE (explains it), verify FILE (the kernel)" },
+	{ "policy", kyotenctl_policy, "segment policy: check, verify, apply, confirm, rollback, show, history, diff (kyotenctl policy -h)" },
 	{ "version", cmd_version, "print the version" },
 };
 

@@ -13,6 +13,7 @@
 #include "generated/autoconf.h"
 #include "loop.h"
 #include "msg.h"
+#include "policyd.h"
 #include "ports.h"
 #include "sys.h"
 #include "tunnels.h"
@@ -62,7 +63,12 @@ struct kt_ctl_client {
 	struct kt_fd h;
 	bool used;
 	struct kt_ctl_req req;
+	struct kt_ctl_policy pol;	/* after req, for the policy commands */
+	uint8_t in[sizeof(struct kt_ctl_req) + sizeof(struct kt_ctl_policy)];
 	size_t in_len;
+	int fd;				/* a descriptor the request passed; -1 */
+	bool extra_fds;			/* more than one came: refused */
+	uint32_t uid;			/* SO_PEERCRED, for the policy's records */
 	const char *refusal;		/* answer this instead of the request */
 	char *out;
 	size_t out_len, out_off;
@@ -86,6 +92,8 @@ struct kyotend {
 	struct ports ports;
 	struct tunnels tunnels;
 	struct denials denials;
+	struct policyd policy;
+	struct policyd_dummy policy_dummy;	/* --sys dummy */
 	struct kt_child engine;
 
 	struct kt_fd ctl_listen;

@@ -2,6 +2,8 @@
  * order they stop). An explicit list: see drivers/sys.c for why. */
 #include "kyotend.h"
 
+#include <string.h>
+
 static int ports_mod_init(struct kyotend *d)
 {
 	return ports_init(&d->ports, &d->sys, &d->loop);
@@ -149,6 +151,54 @@ static const struct kt_module denials_module = {
 	.status = denials_mod_status,
 };
 
+static void policy_in_force(struct policyd *pd, const struct kt_policy *p,
+			    uint32_t generation)
+{
+	struct kyotend *d = container_of(pd, struct kyotend, policy);
+
+	kt_denials_policy(d, p, generation);
+}
+
+/* The segment-separation policy: nftables on the linux backend, a table
+ * in memory on the dummy one. */
+static int policy_mod_init(struct kyotend *d)
+{
+	struct policyd_kernel k = policyd_kernel_nft;
+
+	int err;
+
+	if (!strcmp(d->sys_backend, "dummy"))
+		policyd_kernel_dummy(&k, &d->policy_dummy);
+	err = policyd_init(&d->policy, &d->loop, &kt_board_ports, &k);
+	d->policy.in_force = policy_in_force;
+	return err;
+}
+
+static int policy_mod_apply(struct kyotend *d, const struct kt_config *cfg)
+{
+	/* A refused policy is shown and logged; the rest of the file still
+	 * runs, and so does the policy the kernel holds. */
+	return policyd_apply_config(&d->policy, &cfg->policy);
+}
+
+static void policy_mod_uninit(struct kyotend *d)
+{
+	policyd_uninit(&d->policy);
+}
+
+static json_t *policy_mod_status(struct kyotend *d)
+{
+	return policyd_status(&d->policy);
+}
+
+static const struct kt_module policy_module = {
+	.name = "policy",
+	.init = policy_mod_init,
+	.apply = policy_mod_apply,
+	.uninit = policy_mod_uninit,
+	.status = policy_mod_status,
+};
+
 /* The engine comes last: each generation reaches it after the modules
  * before it have made the kernel objects (TUN, sockets) it is given. It
  * stops first, so no engine holds descriptors of a module that is gone. */
@@ -158,6 +208,7 @@ const struct kt_module *const kt_modules[] = {
 #endif
 	&tunnels_module,
 	&denials_module,
+	&policy_module,
 	&kt_engine_module,
 };
 

@@ -162,14 +162,16 @@ struct kt_msg_deny_segment {
 /* Pair endpoints besides a segment's index. */
 #define KT_DENY_BOX 0xfd		/* the box itself */
 #define KT_DENY_UNKNOWN 0xfe		/* an address in no segment */
-#define KT_MSG_DENY_PAIRS 64
+/* Every pair a site's policy makes in practice (16 segments, the box,
+ * unknown; four kinds), in one message. */
+#define KT_MSG_DENY_PAIRS 224
 
 struct kt_msg_deny_pair {
 	uint8_t from, to;		/* segment index, KT_DENY_BOX, _UNKNOWN */
 	uint8_t kind;			/* enum kt_nflog_kind */
-	uint8_t pad[5];
+	uint8_t pad;
+	uint32_t last;			/* realtime seconds */
 	uint64_t packets;
-	int64_t last;			/* realtime seconds */
 };
 
 struct kt_msg_deny_stats {

@@ -489,9 +489,11 @@ static void next(struct kt_nft_batch *nb)
 		nb->err = -ENOMEM;
 }
 
-static void table_msg(struct kt_nft_batch *nb, uint16_t type, uint16_t flags)
+static void table_msg(struct kt_nft_batch *nb, uint16_t type, uint16_t flags,
+		      const char *comment)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
+	int r;
 
 	if (!t) {
 		nb->err = -ENOMEM;
@@ -499,6 +501,8 @@ static void table_msg(struct kt_nft_batch *nb, uint16_t type, uint16_t flags)
 	}
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, KT_NFT_TABLE);
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	if (comment && (r = kt_nft_set_comment(t, comment)))
+		nb->err = r;
 	nftnl_table_nlmsg_build_payload(msg(nb, type, flags, "table",
 					    KT_NFT_TABLE), t);
 	nftnl_table_free(t);
@@ -1090,9 +1094,9 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	next(nb);
 	/* Create (if absent), delete, create: the old table goes and the new
 	 * one comes in the same transaction. */
-	table_msg(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	table_msg(nb, NFT_MSG_DELTABLE, 0);
-	table_msg(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
+	table_msg(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE, NULL);
+	table_msg(nb, NFT_MSG_DELTABLE, 0, NULL);
+	table_msg(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, o->comment);
 	chain_msg(nb, "log-accept", -1);
 	chain_msg(nb, "input", NF_INET_LOCAL_IN);
 	chain_msg(nb, "forward", NF_INET_FORWARD);

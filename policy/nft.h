@@ -25,6 +25,10 @@
 struct kt_nft_opts {
 	uint32_t nflog_group;		/* denied and logged packets */
 	uint32_t deny_log_rate;		/* denied packets logged per second */
+	/* The table's comment (shown by `nft list`): kyotend's tag of the
+	 * generation it applied, read back at start to adopt the table.
+	 * NULL: none. At most KT_NFT_COMMENT_MAX - 1 bytes. */
+	const char *comment;
 	/* Tests only: end the batch with a rule the kernel refuses, to show
 	 * that a refused batch leaves the running ruleset as it was. */
 	bool fail_last;
@@ -52,5 +56,20 @@ int kt_nft_apply(const struct kt_policy *p, const struct kt_nft_opts *o,
 
 /* The defaults from Kconfig. */
 void kt_nft_opts_default(struct kt_nft_opts *o);
+
+/* --- the table's comment (nfttag.c) --- */
+
+#define KT_NFT_COMMENT_MAX 128
+
+struct nftnl_table;
+/* Sets the comment as nft writes it (a NFTNL_UDATA_TABLE_COMMENT record
+ * in the table's user data). 0 or -ENOMEM / -EINVAL (too long). */
+int kt_nft_set_comment(struct nftnl_table *t, const char *comment);
+/* Reads the comment of table inet kyoten from the kernel: 0 with the
+ * comment ("" when it has none), -ENOENT when there is no such table, or
+ * another negative errno with err saying what failed. */
+int kt_nft_get_comment(char *out, size_t len, char *err, size_t errlen);
+/* Removes table inet kyoten (nothing if there is none). */
+int kt_nft_remove_table(char *err, size_t errlen);
 
 #endif

@@ -74,6 +74,8 @@ segments:
     kind: mynumber
     port: lan1
     address: 10.9.1.1/24
+policy:
+  state-dir: $dir/policy
 YAML
 cp "$dir/site.yaml" "$dir/good.yaml"
 sed 's/gateway: 198.18.9.1/gateway: 198.18.99.1/' "$dir/good.yaml" >"$dir/bad.yaml"

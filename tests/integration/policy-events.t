@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Denied packets become events: the policy's log rules send them to nflog,
-# kyotend's parent binds the group and hands the socket to the engine,
-# which names them and reports counts per segment pair.
+# Denied packets become events: kyotend applies the policy, whose log
+# rules send them to nflog; the parent binds the group and hands the
+# socket and the policy's segments to the engine, which names them and
+# reports counts per segment pair.
 #
 #   [pe$$-lg] 10.9.2.10 --- lan2 10.9.2.1 +----------+ lan1 10.9.1.1 --- 10.9.1.10 [pe$$-dc]
 #                                         | pe$$-box |
@@ -57,6 +58,7 @@ nsx $box sysctl -qw net.ipv4.ip_forward=1
 
 cat >"$dir/site.yaml" <<YAML
 site: {id: site9, device-number: "TEST-0009", role: site}
+policy: {templates: $PWD/policy/templates, state-dir: $dir/policy}
 lines:
   - {name: closed, kind: closed, port: wan1, address: 100.64.9.2/30, gateway: 100.64.9.1}
   - {name: internet, kind: best-effort, port: wan2, address: 198.18.9.2/30, gateway: 198.18.9.1}
@@ -82,32 +84,31 @@ start() {
 start
 ok "kyotend starts and listens to the policy's nflog group" \
 	wait_for 5 json '.denials.state == "listening" and .denials["nflog-group"] == 2573'
-ok "the policy is in the kernel" nsx $box "$polnft" apply "$dir/policy.yaml"
+ok "kyotend applies the policy" ctl policy apply --confirmed "$dir/policy.yaml"
 (nsx $dc "$polnft" serve tcp 80 60 &)
 sleep 0.3
 
 denied_tcp() {
 	! nsx $lg "$polnft" connect tcp 10.9.1.10 8080 &&
 		wait_for 5 events 'POLICY_DENIED' >"$dir/ev" &&
-		grep -F 'denied: 10.9.2.10 -> 10.9.1.10 by tcp port 8080' "$dir/ev" |
-			grep -F '(in lan2, out lan1)'
+		grep -F 'denied: 10.9.2.10 -> 10.9.1.10 by tcp port 8080, from lg to dc (in lan2, out lan1)' "$dir/ev"
 }
 ok "a denied connection is an event naming source, destination, port and interfaces" denied_tcp
 denied_ping() {
 	! nsx $lg ping -c1 -W1 10.9.2.1 >/dev/null &&
-		wait_for 5 events 'denied to the box: 10.9.2.10 -> 10.9.2.1 by icmp type 8 code 0, from no segment to the box (in lan2, out -)'
+		wait_for 5 events 'denied to the box: 10.9.2.10 -> 10.9.2.1 by icmp type 8 code 0, from lg to the box (in lan2, out -)'
 }
 ok "a denied ping to the box is an event too" denied_ping
 logged() {
 	nsx $lg "$polnft" connect tcp 10.9.1.10 80 &&
-		wait_for 5 events 'allowed and logged: 10.9.2.10 -> 10.9.1.10 by tcp port 80'
+		wait_for 5 events 'allowed and logged: 10.9.2.10 -> 10.9.1.10 by tcp port 80, from lg to dc'
 }
 ok "a connection of a flow with log: true is an event" logged
 repeats() {
 	local before after
 	before=$(ctl log | grep -c 'POLICY_DENIED.*port 8080') || return 1
 	for _ in 1 2 3 4 5; do nsx $lg "$polnft" connect tcp 10.9.1.10 8080; done
-	wait_for 5 json '[.denials.pairs[] | select(.kind == "denied-forward") | .packets] | add >= 6' &&
+	wait_for 5 json '[.denials.pairs[] | select(.from == "lg" and .to == "dc" and .kind == "denied-forward") | .packets] | add >= 6' &&
 		after=$(ctl log | grep -c 'POLICY_DENIED.*port 8080') &&
 		[ "$before" = "$after" ] &&
 		json '.denials.suppressed >= 5 and .denials.malformed["bad-length"] == 0 and .denials.malformed["bad-payload"] == 0'

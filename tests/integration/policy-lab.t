@@ -52,7 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap still removes the lab
 
 MODELS=(alpha beta beta-prime)
-echo "1..$((4 + 7 * ${#MODELS[@]} + 2))"
+echo "1..$((4 + 8 * ${#MODELS[@]} + 2))"
 
 lab() { "$LABCMD" --name "$L" "$@"; }
 # The figures the last check printed, as TAP comments (a failing one has
@@ -70,10 +70,12 @@ nsx() { # node cmd...
 	ip netns exec "$L-$node" "$@"
 }
 
-# The one place a policy reaches the box. (To become `kyotenctl policy
-# apply` once kyotend applies policies.)
+# The one place a policy reaches the box: kyotend's policy module, as
+# the NOC would (confirmed at once: this test is about what the policy
+# lets through, policy-daemon.t about confirming).
 apply_policy() { # site file
-	ip netns exec "$L-$1" "$POLNFT" apply -T "$TEMPLATES" "$2"
+	"$LABCMD" --name "$L" ctl "$1" policy apply --confirmed \
+		-m "policy-lab.t" "$2"
 }
 
 # ---- the matrix -----------------------------------------------------------
@@ -463,6 +465,32 @@ for model in "${MODELS[@]}"; do
 	else
 		ok "$model: no local breakout, no nat chain" breakout
 	fi
+
+	# The deny rules' nflog reaches kyotend: one more denied connection,
+	# on a port no probe used, once the log rule's rate limit (20 a
+	# second) and the event budget have refilled, is counted for its
+	# segment pair and becomes an event naming both segments.
+	events() {
+		local st gen
+		st=$(lab ctl site1 status --json) || return 1
+		gen=$(jq '.policy.generation' <<<"$st")
+		jq -e --argjson g "$gen" '
+			.denials["policy-generation"] == $g and
+			any(.denials.pairs[]; .from == "lgwan" and .to == "dc-mynumber" and
+				.kind == "denied-forward" and .packets > 0)' <<<"$st" >/dev/null &&
+			lab ctl site1 log | grep POLICY_DENIED | grep -Eq 'denied: 10\.1\.2\.10 -> 172\.16\.3\.10 by tcp port 8999, from lgwan to dc-mynumber \(in lan2, out kt-h[12]-l[12]\)'
+	}
+	denied_event() {
+		sleep 5
+		! nsx site1-lg "$POLNFT" connect -t 500 tcp 172.16.3.10 8999 &&
+			wait_for 10 events || {
+			lab ctl site1 log | grep -E 'POLICY_DENIED|8999' | tail -5
+			lab ctl site1 status --json | jq -c '[.policy.generation, .denials["policy-generation"], .denials.events, .denials.suppressed]'
+			return 1
+		}
+	}
+	ok "$model: a denied connection is counted for its segment pair and is an event naming both" \
+		denied_event
 
 	verified() {
 		nsx site1 "$BUILD/kyotenctl" policy verify -T "$TEMPLATES" "$file" |

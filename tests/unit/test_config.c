@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "text.h"
 #include "unit.h"
+#include "generated/autoconf.h"
 
 /* A valid site file; each bad case below changes one thing in it. */
 static const char good[] =
@@ -271,6 +272,67 @@ static void test_bad_table(void **state)
 			failed++;
 		}
 		free(text);
+	}
+	assert_int_equal(failed, 0);
+}
+
+/* The policy section: defaults without it, each field, its errors. */
+static void test_policy_section(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned line;		/* after the good file's last */
+		const char *field, *msg;
+	} bad[] = {
+		{ "policy:\n  confirm-timeout: 4\n", 2, "policy.confirm-timeout",
+		  "5" },
+		{ "policy:\n  confirm-timeout: 3601\n", 2, "policy.confirm-timeout",
+		  "3600" },
+		{ "policy:\n  file: site-policy.yaml\n", 2, "policy.file",
+		  "not an absolute path" },
+		{ "policy:\n  state-dir: /\n", 2, "policy.state-dir",
+		  "'/' cannot be" },
+		{ "policy:\n  templates: [a]\n", 2, "policy.templates",
+		  "expected a value" },
+		{ "policy:\n  confirm: 30\n", 2, "policy.confirm",
+		  "unknown key 'confirm'" },
+	};
+	struct kt_config cfg;
+	struct kt_config_error e;
+	unsigned lines = 0, failed = 0;
+	char text[4096];
+
+	(void)state;
+	for (const char *c = good; *c; c++)
+		lines += *c == '\n';
+	assert_int_equal(parse(good, &cfg, &e), 0);
+	assert_string_equal(cfg.policy.file, "");
+	assert_string_equal(cfg.policy.templates, CONFIG_POLICY_TEMPLATE_DIR);
+	assert_string_equal(cfg.policy.state_dir, CONFIG_POLICY_STATE_DIR);
+	assert_int_equal(cfg.policy.confirm_timeout_s, CONFIG_POLICY_CONFIRM_TIMEOUT);
+	snprintf(text, sizeof(text), "%spolicy:\n  file: /etc/kyoten/policy.yaml\n"
+		 "  templates: /srv/templates\n  state-dir: /var/lib/kyoten/site3\n"
+		 "  confirm-timeout: 120\n", good);
+	assert_int_equal(parse(text, &cfg, &e), 0);
+	assert_string_equal(cfg.policy.file, "/etc/kyoten/policy.yaml");
+	assert_string_equal(cfg.policy.templates, "/srv/templates");
+	assert_string_equal(cfg.policy.state_dir, "/var/lib/kyoten/site3");
+	assert_int_equal(cfg.policy.confirm_timeout_s, 120);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char msg[600];
+		int r;
+
+		snprintf(text, sizeof(text), "%s%s", good, bad[i].text);
+		r = parse(text, &cfg, &e);
+		kt_config_error_str(&e, msg, sizeof(msg));
+		if (r != -EINVAL || e.line != lines + bad[i].line ||
+		    strcmp(e.field, bad[i].field) || !strstr(e.message, bad[i].msg)) {
+			print_error("policy case %zu: want line %u field '%s' "
+				    "message '%s'; got r=%d '%s'\n", i,
+				    lines + bad[i].line, bad[i].field, bad[i].msg,
+				    r, msg);
+			failed++;
+		}
 	}
 	assert_int_equal(failed, 0);
 }
@@ -760,6 +822,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad_table),
+		cmocka_unit_test(test_policy_section),
 		cmocka_unit_test(test_hub_role),
 		cmocka_unit_test(test_tunnel_site),
 		cmocka_unit_test(test_tunnel_hub),

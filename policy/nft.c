@@ -1729,7 +1729,11 @@ int kt_nft_commit(struct kt_nft_batch *nb, char *err, size_t errlen)
 		       sizeof(size)))
 		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &size,
 			   sizeof(size));
-	size = (int)(nb->messages * 64 + 65536);
+	/* The kernel charges each answer its buffer's whole size (some
+	 * 700 bytes), not the 36 bytes it carries: at 64 bytes each, the
+	 * answers to a batch of 10,000 flows (300 messages) overflowed the
+	 * socket (ENOBUFS) after the kernel had committed the batch. */
+	size = (int)(nb->messages * 1024 + 65536);
 	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &size,
 		       sizeof(size)))
 		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &size,

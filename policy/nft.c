@@ -25,6 +25,7 @@
  *   out: oifname . daddr . l4proto . th dport            (from the box)
  * Every rule carries a counter. */
 #include "nft.h"
+#include "nft-test.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -88,7 +89,9 @@ struct vmap {
 	uint8_t n;
 	enum field f[MAX_FIELDS];
 	uint32_t id;
-	struct box *boxes;
+	struct box *in;			/* the flows' boxes, logged flows first */
+	size_t n_in, cap_in;
+	struct box *boxes;		/* the elements: disjoint */
 	size_t n_boxes, cap;
 };
 
@@ -120,22 +123,6 @@ static const struct vmap map_shapes[M_COUNT] = {
 
 /* --- boxes --- */
 
-static bool overlap(const struct vmap *m, const struct box *a,
-		    const struct box *b)
-{
-	size_t off = 0;
-
-	for (size_t i = 0; i < m->n; i++) {
-		size_t l = fields[m->f[i]].len;
-
-		if (memcmp(a->hi + off, b->lo + off, l) < 0 ||
-		    memcmp(b->hi + off, a->lo + off, l) < 0)
-			return false;
-		off += l;
-	}
-	return true;
-}
-
 static void add_one(uint8_t *v, size_t l)
 {
 	while (l-- && ++v[l] == 0)
@@ -148,87 +135,614 @@ static void sub_one(uint8_t *v, size_t l)
 		;
 }
 
-static int push(struct vmap *m, const struct box *b)
+static int push_box(struct box **a, size_t *n, size_t *cap, const struct box *b)
 {
-	if (m->n_boxes == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct box *n = realloc(m->boxes, cap * sizeof(*n));
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct box *g = realloc(*a, c * sizeof(*g));
 
-		if (!n)
+		if (!g)
 			return -ENOMEM;
-		m->boxes = n;
-		m->cap = cap;
+		*a = g;
+		*cap = c;
 	}
-	m->boxes[m->n_boxes++] = *b;
+	(*a)[(*n)++] = *b;
 	return 0;
 }
 
-/* The kernel's interval maps refuse an element that starts or ends inside
- * another, so elements must be disjoint. A new box is cut against every
- * box already in the map (at most two pieces per field each time); where
- * it overlaps, the earlier box wins, so logged flows go in first. */
-static int add_box(struct vmap *m, const struct box *nb)
+/* --- making boxes disjoint ---
+ *
+ * The kernel's interval maps refuse an element that starts or ends inside
+ * another, so elements must be disjoint. Box i of the flows (in m->in,
+ * logged flows first) keeps what no earlier box holds: B_i minus the union
+ * of B_j, j < i. A packet thus gets the verdict of the first box holding
+ * it, which is a logged flow's whenever one holds it, and the pieces of
+ * all the boxes are disjoint.
+ *
+ * Only the earlier boxes that overlap B_i can take anything from it. They
+ * are found through an R-tree of all the boxes, bulk-loaded in key order
+ * (nodes of RT_FAN neighbours, each with the bounds of what it holds).
+ * For the policies sites write, many flows that share interfaces and
+ * prefixes and differ in host and port, a box meets a handful of others
+ * and the whole costs about n log n; cutting each new box against every
+ * element made so far would cost n² (seconds at 10,000 flows).
+ * tests/unit/test_policy_nft_split.c checks the result point by point
+ * against the flows themselves. */
+
+/* The fields of a map's key in the order the splitting looks at them: the
+ * one whose values differ most among the boxes first, so that sorting by
+ * it keeps neighbours in the R-tree alike, and comparisons of boxes that
+ * do not overlap fail at once. */
+struct keyspec {
+	size_t n;
+	uint8_t off[MAX_FIELDS], len[MAX_FIELDS];
+	const struct box *in;
+};
+
+static bool overlap(const struct keyspec *k, const struct box *a,
+		    const struct box *b)
 {
-	struct box *work = malloc(sizeof(*work) * 16);
-	size_t n = 1, cap = 16;
-	int r = 0;
+	for (size_t i = 0; i < k->n; i++) {
+		size_t o = k->off[i], l = k->len[i];
 
-	if (!work)
+		if (memcmp(a->hi + o, b->lo + o, l) < 0 ||
+		    memcmp(b->hi + o, a->lo + o, l) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* a holds all of b. */
+static bool contains(const struct keyspec *k, const struct box *a,
+		     const struct box *b)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		size_t o = k->off[i], l = k->len[i];
+
+		if (memcmp(b->lo + o, a->lo + o, l) < 0 ||
+		    memcmp(b->hi + o, a->hi + o, l) > 0)
+			return false;
+	}
+	return true;
+}
+
+/* Grows the bounds b to hold x. */
+static void widen(const struct keyspec *k, struct box *b, const struct box *x)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		size_t o = k->off[i], l = k->len[i];
+
+		if (memcmp(x->lo + o, b->lo + o, l) < 0)
+			memcpy(b->lo + o, x->lo + o, l);
+		if (memcmp(x->hi + o, b->hi + o, l) > 0)
+			memcpy(b->hi + o, x->hi + o, l);
+	}
+}
+
+/* Boxes by their intervals, field by field in the keyspec's order, then
+ * by index: qsort is not stable, and the result must not depend on it. */
+static int by_key(const void *a, const void *b, void *arg)
+{
+	const struct keyspec *k = arg;
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+
+	for (size_t f = 0; f < k->n; f++) {
+		size_t o = k->off[f], l = k->len[f];
+		int c = memcmp(k->in[i].lo + o, k->in[j].lo + o, l);
+
+		if (!c)
+			c = memcmp(k->in[i].hi + o, k->in[j].hi + o, l);
+		if (c)
+			return c;
+	}
+	return (i > j) - (i < j);
+}
+
+#define SAMPLE 256
+
+struct interval {
+	uint8_t lo[16], hi[16];
+};
+
+static int by_interval(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct interval));
+}
+
+/* Orders the fields by how many different intervals a sample of the boxes
+ * has in each, most first. */
+static int keyspec_init(const struct vmap *m, struct keyspec *k)
+{
+	struct interval *v = malloc(SAMPLE * sizeof(*v));
+	size_t distinct[MAX_FIELDS], off[MAX_FIELDS], ns, o = 0;
+	uint8_t order[MAX_FIELDS];
+
+	if (!v)
 		return -ENOMEM;
-	work[0] = *nb;
-	for (size_t e = 0; e < m->n_boxes && n; e++) {
-		const struct box *ex = &m->boxes[e];
+	ns = m->n_in < SAMPLE ? m->n_in : SAMPLE;
+	for (size_t f = 0; f < m->n; f++) {
+		size_t l = fields[m->f[f]].len, at;
 
-		for (size_t w = 0; w < n;) {
-			struct box rest = work[w];
-			size_t off = 0;
+		memset(v, 0, ns * sizeof(*v));
+		for (size_t s = 0; s < ns; s++) {
+			const struct box *b = &m->in[s * m->n_in / ns];
 
-			if (!overlap(m, &rest, ex)) {
-				w++;
+			memcpy(v[s].lo, b->lo + o, l);
+			memcpy(v[s].hi, b->hi + o, l);
+		}
+		qsort(v, ns, sizeof(*v), by_interval);
+		distinct[f] = ns > 0;
+		for (size_t s = 1; s < ns; s++)
+			distinct[f] += by_interval(&v[s - 1], &v[s]) != 0;
+		off[f] = o;
+		o += l;
+		/* Insertion: after the fields with as many or more. */
+		for (at = f; at > 0 && distinct[order[at - 1]] < distinct[f]; at--)
+			order[at] = order[at - 1];
+		order[at] = (uint8_t)f;
+	}
+	free(v);
+	k->n = m->n;
+	k->in = m->in;
+	for (size_t i = 0; i < m->n; i++) {
+		k->off[i] = (uint8_t)off[order[i]];
+		k->len[i] = fields[m->f[order[i]]].len;
+	}
+	return 0;
+}
+
+#define RT_FAN 8
+#define RT_LEVELS 12		/* RT_FAN^11 boxes is more than memory holds */
+
+struct rtree {
+	uint32_t *ord;		/* level 0: box indices in key order */
+	struct box *node;	/* the bounds of the nodes of levels 1 and up */
+	uint32_t *first;	/* per node, the smallest box index below it */
+	size_t off[RT_LEVELS], n[RT_LEVELS];	/* level l: node[off[l]...] */
+	size_t levels;
+};
+
+static void rt_free(struct rtree *t)
+{
+	free(t->ord);
+	free(t->node);
+	free(t->first);
+}
+
+static int rt_build(const struct vmap *m, struct keyspec *k, struct rtree *t)
+{
+	size_t total = 0, cnt = m->n_in;
+
+	memset(t, 0, sizeof(*t));
+	if (m->n_in > UINT32_MAX)
+		return -ENOMEM;
+	t->n[0] = cnt;
+	t->levels = 1;
+	while (cnt > 1) {
+		if (t->levels == RT_LEVELS)
+			return -ENOMEM;
+		cnt = (cnt + RT_FAN - 1) / RT_FAN;
+		t->off[t->levels] = total;
+		t->n[t->levels++] = cnt;
+		total += cnt;
+	}
+	t->ord = malloc(m->n_in * sizeof(*t->ord));
+	t->node = malloc((total ? total : 1) * sizeof(*t->node));
+	t->first = malloc((total ? total : 1) * sizeof(*t->first));
+	if (!t->ord || !t->node || !t->first) {
+		rt_free(t);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n_in; i++)
+		t->ord[i] = (uint32_t)i;
+	qsort_r(t->ord, m->n_in, sizeof(*t->ord), by_key, k);
+	for (size_t l = 1; l < t->levels; l++)
+		for (size_t i = 0; i < t->n[l]; i++) {
+			struct box *b = &t->node[t->off[l] + i];
+			uint32_t *first = &t->first[t->off[l] + i];
+			size_t c = i * RT_FAN, end = c + RT_FAN;
+
+			if (end > t->n[l - 1])
+				end = t->n[l - 1];
+			for (; c < end; c++) {
+				const struct box *x = l == 1 ? &m->in[t->ord[c]]
+					: &t->node[t->off[l - 1] + c];
+				uint32_t f = l == 1 ? t->ord[c]
+					: t->first[t->off[l - 1] + c];
+
+				if (c == i * RT_FAN) {
+					*b = *x;
+					*first = f;
+				} else {
+					widen(k, b, x);
+					if (f < *first)
+						*first = f;
+				}
+			}
+		}
+	return 0;
+}
+
+/* Scratch space of one map's splitting. */
+struct split {
+	struct keyspec k;
+	uint32_t *idx;		/* lists of overlapping boxes, stacked */
+	size_t n_idx, cap_idx;
+	struct piece {
+		struct box b;
+		size_t c_off, c_n;	/* its list in idx */
+	} *st;			/* pieces still to cut */
+	size_t n_st, cap_st;
+	uint32_t *tie;
+	size_t cap_tie;
+};
+
+static int idx_add(struct split *s, uint32_t j)
+{
+	if (s->n_idx == s->cap_idx) {
+		size_t c = s->cap_idx ? s->cap_idx * 2 : 256;
+		uint32_t *g = realloc(s->idx, c * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		s->idx = g;
+		s->cap_idx = c;
+	}
+	s->idx[s->n_idx++] = j;
+	return 0;
+}
+
+/* Puts into s->idx the earlier boxes (index below i) that overlap box i.
+ * 1 when one of them holds box i whole (nothing of it is left), 0, or
+ * -ENOMEM. */
+static int rt_query(const struct vmap *m, const struct rtree *t, size_t i,
+		    struct split *s)
+{
+	struct { uint8_t l; uint32_t k; } st[RT_LEVELS * RT_FAN];
+	const struct box *q = &m->in[i];
+	size_t sp = 0, top = t->levels - 1;
+
+	s->n_idx = 0;
+	for (size_t k = 0; k < t->n[top]; k++)	/* one node, or at most one box */
+		st[sp].l = (uint8_t)top, st[sp++].k = (uint32_t)k;
+	while (sp) {
+		size_t l, k, end;
+
+		sp--;
+		l = st[sp].l;
+		k = st[sp].k;
+		if (l == 0) {
+			uint32_t j = t->ord[k];
+
+			if (j >= i || !overlap(&s->k, &m->in[j], q))
 				continue;
+			if (contains(&s->k, &m->in[j], q))
+				return 1;
+			if (idx_add(s, j))
+				return -ENOMEM;
+			continue;
+		}
+		if (t->first[t->off[l] + k] >= i ||
+		    !overlap(&s->k, &t->node[t->off[l] + k], q))
+			continue;
+		end = (k + 1) * RT_FAN;
+		if (end > t->n[l - 1])
+			end = t->n[l - 1];
+		for (size_t c = k * RT_FAN; c < end; c++)
+			st[sp].l = (uint8_t)(l - 1), st[sp++].k = (uint32_t)c;
+	}
+	return 0;
+}
+
+/* Bits of hi - lo, roughly log2 of a field's width. */
+static unsigned width_bits(const uint8_t *lo, const uint8_t *hi, size_t l)
+{
+	uint8_t d[16];
+	int borrow = 0;
+
+	for (size_t i = l; i-- > 0;) {
+		int v = hi[i] - lo[i] - borrow;
+
+		borrow = v < 0;
+		d[i] = (uint8_t)(v + (borrow ? 256 : 0));
+	}
+	for (size_t i = 0; i < l; i++)
+		if (d[i]) {
+			unsigned b = 0;
+
+			for (unsigned v = d[i]; v; v >>= 1)
+				b++;
+			return (unsigned)(l - i - 1) * 8 + b;
+		}
+	return 0;
+}
+
+/* Roughly log2 of the volume of box x within piece p. */
+static unsigned shared_bits(const struct keyspec *k, const struct box *p,
+			    const struct box *x)
+{
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < k->n; i++) {
+		size_t o = k->off[i], l = k->len[i];
+		const uint8_t *lo = memcmp(p->lo + o, x->lo + o, l) > 0
+			? p->lo + o : x->lo + o;
+		const uint8_t *hi = memcmp(p->hi + o, x->hi + o, l) < 0
+			? p->hi + o : x->hi + o;
+
+		bits += width_bits(lo, hi, l);
+	}
+	return bits;
+}
+
+/* Which of a piece's overlapping boxes to cut it by first: the one that
+ * takes most of it (a small box cut out first would split the piece
+ * around it, and then every piece by the large one), and among equals
+ * the middle one in key order, so that the rest fall about half on each
+ * side and many small boxes cost n log n, not n². */
+static int choose(struct split *s, const struct piece *f, uint32_t *out)
+{
+	unsigned best = 0;
+	size_t n = 0;
+
+	if (f->c_n > s->cap_tie) {
+		uint32_t *g = realloc(s->tie, f->c_n * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		s->tie = g;
+		s->cap_tie = f->c_n;
+	}
+	for (size_t c = 0; c < f->c_n; c++) {
+		uint32_t j = s->idx[f->c_off + c];
+		unsigned bits = shared_bits(&s->k, &f->b, &s->k.in[j]);
+
+		if (!n || bits > best) {
+			best = bits;
+			n = 0;
+		}
+		if (bits == best)
+			s->tie[n++] = j;
+	}
+	if (n > 2)
+		qsort_r(s->tie, n, sizeof(*s->tie), by_key, &s->k);
+	*out = s->tie[n / 2];
+	return 0;
+}
+
+/* The pieces of p outside e (which overlaps it): at most two per field,
+ * below and above e, each field cut within e's range of the fields
+ * before. */
+static size_t cut(const struct vmap *m, const struct box *p,
+		  const struct box *e, struct box *out)
+{
+	struct box rest = *p;
+	size_t n = 0, off = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		size_t l = fields[m->f[i]].len;
+
+		if (memcmp(rest.lo + off, e->lo + off, l) < 0) {
+			out[n] = rest;
+			memcpy(out[n].hi + off, e->lo + off, l);
+			sub_one(out[n].hi + off, l);
+			n++;
+			memcpy(rest.lo + off, e->lo + off, l);
+		}
+		if (memcmp(rest.hi + off, e->hi + off, l) > 0) {
+			out[n] = rest;
+			memcpy(out[n].lo + off, e->hi + off, l);
+			add_one(out[n].lo + off, l);
+			n++;
+			memcpy(rest.hi + off, e->hi + off, l);
+		}
+		off += l;
+	}
+	return n;	/* what is left of rest lies inside e */
+}
+
+/* Pieces of one box side by side in one field and equal in the others
+ * become one element: cutting field by field leaves such pairs (the
+ * piece below a small box and the piece beside both, once the box next
+ * to it is cut out too), and the kernel then holds fewer elements. Only
+ * pieces of the same box are joined, so that an element never spans the
+ * addresses of two flows: verify (verify.c) places each element in one
+ * segment and host group. */
+struct mergekey {
+	const struct vmap *m;
+	size_t f, off;		/* the field to join in, and its offset */
+};
+
+/* By every other field, then by where field f starts. */
+static int by_others(const void *a, const void *b, void *arg)
+{
+	const struct mergekey *k = arg;
+	const struct box *x = a, *y = b;
+	size_t off = 0;
+	int c;
+
+	for (size_t f = 0; f < k->m->n; f++) {
+		size_t l = fields[k->m->f[f]].len;
+
+		if (f != k->f && ((c = memcmp(x->lo + off, y->lo + off, l)) ||
+				  (c = memcmp(x->hi + off, y->hi + off, l))))
+			return c;
+		off += l;
+	}
+	return memcmp(x->lo + k->off, y->lo + k->off, fields[k->m->f[k->f]].len);
+}
+
+static bool same_but(const struct vmap *m, size_t skip, const struct box *a,
+		     const struct box *b)
+{
+	size_t off = 0;
+
+	for (size_t f = 0; f < m->n; f++) {
+		size_t l = fields[m->f[f]].len;
+
+		if (f != skip && (memcmp(a->lo + off, b->lo + off, l) ||
+				  memcmp(a->hi + off, b->hi + off, l)))
+			return false;
+		off += l;
+	}
+	return true;
+}
+
+/* Joins what it can of m->boxes[start...], field after field, until a
+ * round over every field joins nothing. */
+static void merge(struct vmap *m, size_t start)
+{
+	struct box *b = m->boxes + start;
+	size_t n = m->n_boxes - start;
+	bool again = n > 1;
+
+	while (again) {
+		again = false;
+		for (size_t f = 0, off = 0; f < m->n && n > 1;
+		     off += fields[m->f[f]].len, f++) {
+			struct mergekey k = { m, f, off };
+			size_t l = fields[m->f[f]].len, out = 0;
+
+			qsort_r(b, n, sizeof(*b), by_others, &k);
+			for (size_t i = 1; i < n; i++) {
+				uint8_t next[16];
+
+				memcpy(next, b[out].hi + off, l);
+				add_one(next, l);
+				if (memcmp(b[i].lo + off, b[out].hi + off, l) > 0 &&
+				    !memcmp(next, b[i].lo + off, l) &&
+				    same_but(m, f, &b[out], &b[i])) {
+					memcpy(b[out].hi + off, b[i].hi + off, l);
+					again = true;
+				} else {
+					b[++out] = b[i];
+				}
 			}
-			/* Replace work[w] by the pieces of rest outside ex. */
-			work[w] = work[--n];
-			for (size_t i = 0; i < m->n; i++) {
-				size_t l = fields[m->f[i]].len;
-
-				if (n + 2 > cap) {
-					struct box *g = realloc(work, sizeof(*g) * cap * 2);
-
-					if (!g) {
-						free(work);
-						return -ENOMEM;
-					}
-					work = g;
-					cap *= 2;
-				}
-				if (memcmp(rest.lo + off, ex->lo + off, l) < 0) {
-					struct box piece = rest;
-
-					memcpy(piece.hi + off, ex->lo + off, l);
-					sub_one(piece.hi + off, l);
-					work[n++] = piece;
-					memcpy(rest.lo + off, ex->lo + off, l);
-				}
-				if (memcmp(rest.hi + off, ex->hi + off, l) > 0) {
-					struct box piece = rest;
-
-					memcpy(piece.lo + off, ex->hi + off, l);
-					add_one(piece.lo + off, l);
-					work[n++] = piece;
-					memcpy(rest.hi + off, ex->hi + off, l);
-				}
-				off += l;
-			}
-			/* The pieces moved in at the end are disjoint from ex;
-			 * what is left of rest lies inside ex and is dropped.
-			 * The slot w now holds an unchecked box: look again. */
+			n = out + 1;
 		}
 	}
-	for (size_t w = 0; w < n && !r; w++)
-		r = push(m, &work[w]);
-	free(work);
-	return r;
+	m->n_boxes = start + n;
+}
+
+/* Box i minus the boxes listed in s->idx (each overlaps it, none holds it
+ * whole), as disjoint pieces into the map's elements. Each piece carries
+ * the list of the boxes that still overlap it; the lists are stacked in
+ * s->idx above their parents' and dropped when their pieces are done. */
+static int subtract(struct vmap *m, size_t i, struct split *s)
+{
+	size_t first = m->n_boxes;
+
+	if (!s->cap_st) {
+		s->st = malloc(64 * sizeof(*s->st));
+		if (!s->st)
+			return -ENOMEM;
+		s->cap_st = 64;
+	}
+	s->n_st = 0;
+	s->st[s->n_st++] = (struct piece){ m->in[i], 0, s->n_idx };
+	while (s->n_st) {
+		struct piece f = s->st[--s->n_st];
+		struct box parts[2 * MAX_FIELDS];
+		size_t np;
+		uint32_t e;
+		int r;
+
+		if (!f.c_n) {
+			r = push_box(&m->boxes, &m->n_boxes, &m->cap, &f.b);
+			if (r)
+				return r;
+		} else {
+			if ((r = choose(s, &f, &e)))
+				return r;
+			np = cut(m, &f.b, &m->in[e], parts);
+			if (s->n_st + np > s->cap_st) {
+				size_t c = (s->n_st + np) * 2;
+				struct piece *g = realloc(s->st, c * sizeof(*g));
+
+				if (!g)
+					return -ENOMEM;
+				s->st = g;
+				s->cap_st = c;
+			}
+			for (size_t p = 0; p < np; p++) {
+				size_t start = s->n_idx;
+				bool held = false;
+
+				for (size_t c = 0; c < f.c_n && !held; c++) {
+					uint32_t j = s->idx[f.c_off + c];
+
+					if (j == e || !overlap(&s->k, &m->in[j], &parts[p]))
+						continue;
+					held = contains(&s->k, &m->in[j], &parts[p]);
+					if (!held && idx_add(s, j))
+						return -ENOMEM;
+				}
+				if (held)
+					s->n_idx = start;
+				else
+					s->st[s->n_st++] = (struct piece){
+						parts[p], start, s->n_idx - start };
+			}
+		}
+		/* The lists above the last piece left are no one's now. */
+		s->n_idx = s->n_st ? s->st[s->n_st - 1].c_off +
+			s->st[s->n_st - 1].c_n : 0;
+	}
+	merge(m, first);
+	return 0;
+}
+
+/* m->in into m->boxes. */
+static int disjoint(struct vmap *m)
+{
+	struct split s = { 0 };
+	struct rtree t;
+	int r;
+
+	m->n_boxes = 0;
+	if (!m->n_in)
+		return 0;
+	if ((r = keyspec_init(m, &s.k)) || (r = rt_build(m, &s.k, &t)))
+		return r;
+	for (size_t i = 0; i < m->n_in && r >= 0; i++) {
+		r = rt_query(m, &t, i, &s);
+		if (r == 0)
+			r = s.n_idx ? subtract(m, i, &s)
+				: push_box(&m->boxes, &m->n_boxes, &m->cap, &m->in[i]);
+	}
+	rt_free(&t);
+	free(s.idx);
+	free(s.st);
+	free(s.tie);
+	return r < 0 ? r : 0;
+}
+
+/* For tests (nft-test.h): a map's boxes in the layout of the batch. */
+long kt_nft_test_elem(const struct kt_nft_batch *nb, const char *map,
+		      bool split, size_t i, struct kt_nft_test_elem *out)
+{
+	for (int k = 0; k < M_COUNT; k++) {
+		const struct vmap *m = &nb->maps[k];
+		const struct box *b = split ? m->boxes : m->in;
+		size_t n = split ? m->n_boxes : m->n_in, off = 0, poff = 0;
+
+		if (strcmp(m->name, map))
+			continue;
+		if (!out || i >= n)
+			return (long)n;
+		memset(out, 0, sizeof(*out));
+		for (size_t f = 0; f < m->n; f++) {
+			size_t l = fields[m->f[f]].len;
+
+			memcpy(out->key + poff, b[i].lo + off, l);
+			memcpy(out->key_end + poff, b[i].hi + off, l);
+			off += l;
+			poff += padded(l);
+		}
+		out->log = b[i].log;
+		return (long)n;
+	}
+	return -1;
 }
 
 /* --- from flows to boxes --- */
@@ -314,7 +828,7 @@ static int expand(struct vmap *m, const struct choice *c, bool log)
 			memcpy(b.hi + off, c->r[i][idx[i]].hi, l);
 			off += l;
 		}
-		if ((r = add_box(m, &b)))
+		if ((r = push_box(&m->in, &m->n_in, &m->cap_in, &b)))
 			return r;
 		for (i = m->n; i-- > 0;) {
 			if (++idx[i] < c->n[i])
@@ -1087,6 +1601,8 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 		for (size_t i = 0; i < p->n_flows && !r; i++)
 			if (p->flows[i].log == (pass == 1))
 				r = flow_boxes(nb, p, &p->flows[i]);
+	for (int i = 0; i < M_COUNT && !r; i++)
+		r = disjoint(&nb->maps[i]);
 	if (r)
 		goto fail;
 
@@ -1192,8 +1708,10 @@ void kt_nft_free(struct kt_nft_batch *nb)
 {
 	if (!nb)
 		return;
-	for (int i = 0; i < M_COUNT; i++)
+	for (int i = 0; i < M_COUNT; i++) {
+		free(nb->maps[i].in);
 		free(nb->maps[i].boxes);
+	}
 	free(nb->what);
 	nftnl_batch_free(nb->b);
 	free(nb);
@@ -1282,7 +1800,11 @@ int kt_nft_commit(struct kt_nft_batch *nb, char *err, size_t errlen)
 		       sizeof(size)))
 		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &size,
 			   sizeof(size));
-	size = (int)(nb->messages * 64 + 65536);
+	/* The kernel charges each answer its buffer's whole size (some
+	 * 700 bytes), not the 36 bytes it carries: at 64 bytes each, the
+	 * answers to a batch of 10,000 flows (300 messages) overflowed the
+	 * socket (ENOBUFS) after the kernel had committed the batch. */
+	size = (int)(nb->messages * 1024 + 65536);
 	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &size,
 		       sizeof(size)))
 		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &size,

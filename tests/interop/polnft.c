@@ -5,6 +5,15 @@
  *   polnft apply [-T TEMPLATES] [--fail-last] FILE
  *       parse, check the invariants, replace table inet kyoten in one
  *       batch; prints "elements N messages N bytes N"
+ *   polnft time [-T TEMPLATES] [-n REPS] [--fresh | --no-commit] FILE
+ *       for tests/bench/policy: the same REPS times (default 5), timing
+ *       each step; prints the median milliseconds of parse, check, build,
+ *       compile (the three), commit and total. --fresh deletes the table
+ *       (untimed, with nft) before each commit, so that each commit
+ *       creates it rather than replaces it; --no-commit only compiles
+ *   polnft connrate ADDRESS PORT SECONDS
+ *       for tests/bench/policy: TCP connections to a `serve` one after
+ *       the other for SECONDS; prints "connections N failed N per_s N"
  *   polnft serve tcp|udp PORT[,PORT...] SECONDS
  *       answer every connection (or datagram) with "ok" until SECONDS pass
  *   polnft connect [-t MS] tcp|udp ADDRESS PORT
@@ -26,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,12 +91,173 @@ static int apply(int argc, char **argv)
 	return 0;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+enum { T_PARSE, T_CHECK, T_BUILD, T_COMPILE, T_COMMIT, T_TOTAL, T_COUNT };
+
+/* Times each step of `apply`, REPS times, and prints the medians. */
+static int time_cmd(int argc, char **argv)
+{
+	static const char *const names[T_COUNT] = {
+		"parse", "check", "build", "compile", "commit", "total" };
+	struct kt_pol_source src = { .template_dir = "policy/templates",
+				     .map = &kt_board_ports };
+	struct kt_pol_violation v[KT_POL_MAX_VIOLATIONS];
+	bool fresh = false, commit = true;
+	double *t[T_COUNT] = { NULL };
+	struct kt_nft_stats st = { 0 };
+	const char *file = NULL;
+	size_t flows = 0;
+	int reps = 5, r = 0;
+	struct kt_nft_opts o;
+	char msg[700];
+
+	kt_nft_opts_default(&o);
+	for (int a = 2; a < argc; a++) {
+		if (!strcmp(argv[a], "-T") && a + 1 < argc)
+			src.template_dir = argv[++a];
+		else if (!strcmp(argv[a], "-n") && a + 1 < argc)
+			reps = atoi(argv[++a]);
+		else if (!strcmp(argv[a], "--fresh"))
+			fresh = true;
+		else if (!strcmp(argv[a], "--no-commit"))
+			commit = false;
+		else
+			file = argv[a];
+	}
+	if (!file || reps < 1 || reps > 1000) {
+		fprintf(stderr, "polnft time: no file, or REPS not 1 to 1000\n");
+		return 2;
+	}
+	for (int i = 0; i < T_COUNT; i++)
+		if (!(t[i] = calloc((size_t)reps, sizeof(double))))
+			return 1;
+	for (int rep = 0; rep < reps && !r; rep++) {
+		struct kt_nft_batch *nb;
+		struct kt_config_error e;
+		struct kt_policy p;
+		double t0, t1, t2, t3, t4;
+
+		t0 = now_ms();
+		if (kt_policy_load(file, &src, &p, &e)) {
+			fprintf(stderr, "%s\n", kt_config_error_str(&e, msg, sizeof(msg)));
+			r = 1;
+			break;
+		}
+		t1 = now_ms();
+		if (kt_pol_check(&p, v, KT_POL_MAX_VIOLATIONS)) {
+			fprintf(stderr, "polnft time: %s breaks an invariant "
+				"(polnft apply says which)\n", file);
+			kt_policy_uninit(&p);
+			r = 1;
+			break;
+		}
+		t2 = now_ms();
+		if ((r = kt_nft_build(&p, &o, &nb, &st))) {
+			fprintf(stderr, "polnft time: building: %s\n", strerror(-r));
+			kt_policy_uninit(&p);
+			break;
+		}
+		t3 = now_ms();
+		flows = p.n_flows;
+		if (commit && fresh &&
+		    system("nft delete table inet " KT_NFT_TABLE " 2>/dev/null") == -1)
+			perror("polnft time: nft");
+		t4 = now_ms();
+		if (commit && (r = kt_nft_commit(nb, msg, sizeof(msg))))
+			fprintf(stderr, "polnft time: %s\n", msg);
+		t[T_COMMIT][rep] = now_ms() - t4;
+		t[T_PARSE][rep] = t1 - t0;
+		t[T_CHECK][rep] = t2 - t1;
+		t[T_BUILD][rep] = t3 - t2;
+		t[T_COMPILE][rep] = t3 - t0;
+		t[T_TOTAL][rep] = t[T_COMPILE][rep] + t[T_COMMIT][rep];
+		kt_nft_free(nb);
+		kt_policy_uninit(&p);
+	}
+	if (!r) {
+		printf("flows %zu elements %zu messages %zu bytes %zu reps %d",
+		       flows, st.elements, st.messages, st.bytes, reps);
+		for (int i = 0; i < T_COUNT; i++)
+			if (commit || (i != T_COMMIT && i != T_TOTAL))
+				printf(" %s_ms %.2f", names[i], median(t[i], reps));
+		printf("\n");
+	}
+	for (int i = 0; i < T_COUNT; i++)
+		free(t[i]);
+	return r ? 1 : 0;
+}
+
+/* Connections one after the other: each one's first packet goes through
+ * the box's flow maps (the rest pass as established). */
+static int connrate(char **argv)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct timeval tmo = { .tv_sec = 1 };
+	struct linger lin = { .l_onoff = 1, .l_linger = 0 };
+	unsigned long ok = 0, failed = 0;
+	struct addrinfo *ai;
+	double start, end;
+
+	if (getaddrinfo(argv[2], argv[3], &hints, &ai)) {
+		fprintf(stderr, "polnft connrate: bad address %s %s\n", argv[2], argv[3]);
+		return 2;
+	}
+	start = now_ms();
+	end = start + atof(argv[4]) * 1e3;
+	while (now_ms() < end) {
+		int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+		char buf[8];
+
+		if (fd < 0) {
+			perror("polnft connrate: socket");
+			break;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+		if (!connect(fd, ai->ai_addr, ai->ai_addrlen) &&
+		    read(fd, buf, sizeof(buf)) == 3)
+			ok++;
+		else
+			failed++;
+		/* Closed with a reset: thousands of connections a second
+		 * would otherwise leave every local port in TIME_WAIT, and
+		 * finding a free one would cost more than the connection. */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	printf("connections %lu failed %lu per_s %.0f\n", ok, failed,
+	       (double)ok * 1e3 / (now_ms() - start));
+	return 0;
+}
+
 static int sock_type(const char *s)
 {
 	return !strcmp(s, "udp") ? SOCK_DGRAM : SOCK_STREAM;
 }
 
-static long now_ms(void)
+static long mono_ms(void)
 {
 	struct timespec ts;
 
@@ -380,9 +551,9 @@ static int probe(int timeout)
 			return 2;
 		n++;
 	}
-	t0 = now_ms();
+	t0 = mono_ms();
 	while (done < n) {
-		long now = now_ms();
+		long now = mono_ms();
 		size_t k = 0;
 
 		while (next < n && now >= t0 + (long)next * PROBE_GAP_MS)
@@ -433,17 +604,17 @@ static int connect_to(char **argv, int timeout)
 	}
 	/* The server speaks first (tcp) or answers (udp): a reply within the
 	 * timeout means the packets passed both ways. */
-	probe_start(&p, now_ms());
+	probe_start(&p, mono_ms());
 	while (p.result < 0) {
 		struct pollfd pf = { .fd = p.fd, .events = POLLIN };
-		long left = timeout - (now_ms() - p.start);
+		long left = timeout - (mono_ms() - p.start);
 
 		if (left <= 0)
 			break;
 		if (poll(&pf, 1, (int)(left < PROBE_RESEND_MS ? left : PROBE_RESEND_MS)) > 0)
 			probe_read(&p);
 		else if (p.proto == P_UDP)
-			probe_send(&p, now_ms());
+			probe_send(&p, mono_ms());
 	}
 	if (p.fd >= 0)
 		close(p.fd);
@@ -506,9 +677,15 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], "connect") && argc == a + 3)
 			return connect_to(argv + a, timeout);
 	}
+	if (argc >= 3 && !strcmp(argv[1], "time"))
+		return time_cmd(argc, argv);
+	if (argc == 5 && !strcmp(argv[1], "connrate"))
+		return connrate(argv);
 	fprintf(stderr, "usage: polnft apply [-T DIR] [--fail-last] FILE | "
 		"serve tcp|udp PORT[,PORT...] SECONDS | "
 		"connect [-t MS] tcp|udp ADDRESS PORT | probe [-t MS] < PROBES | "
-		"ct-flush\n");
+		"ct-flush |\n"
+		"  time [-T DIR] [-n REPS] [--fresh | --no-commit] FILE | "
+		"connrate ADDRESS PORT SECONDS\n");
 	return 2;
 }

@@ -50,3 +50,17 @@ remove_netns() {
 		ip netns del "$ns" 2>/dev/null
 	done
 }
+
+# link NS IF BOXADDR PEERADDR...: a veth from the namespace $box (set by
+# the test) to host NS: IF with BOXADDR on the box's side, eth0 with each
+# PEERADDR on the host's, and the host's default route via the box.
+link() {
+	local ns=$1 ifn=$2 baddr=$3
+	shift 3
+	ip -n "${box:?set box before calling link}" link add "$ifn" type veth peer name eth0 netns "$ns"
+	ip -n "$box" addr add "$baddr" dev "$ifn"
+	ip -n "$box" link set "$ifn" up
+	for a; do ip -n "$ns" addr add "$a" dev eth0; done
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via "${baddr%/*}"
+}

@@ -40,14 +40,6 @@ for ns in $box $lg $dc; do
 	ip netns add "$ns" || exit 1
 	nsx "$ns" ip link set lo up
 done
-link() {	# link NS IF BOXADDR PEERADDR
-	ip -n $box link add "$2" type veth peer name eth0 netns "$1"
-	ip -n $box addr add "$3" dev "$2"
-	ip -n $box link set "$2" up
-	ip -n "$1" addr add "$4" dev eth0
-	ip -n "$1" link set eth0 up
-	ip -n "$1" route add default via "${3%/*}"
-}
 link $dc lan1 10.9.1.1/24 10.9.1.10/24
 link $lg lan2 10.9.2.1/24 10.9.2.10/24
 for w in wan1 wan2; do

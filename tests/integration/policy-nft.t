@@ -48,16 +48,6 @@ for ns in $box $my $lg $dc $noc; do
 	ip netns add "$ns" || exit 1
 	nsx "$ns" ip link set lo up
 done
-link() {	# link NS IF BOXADDR PEERADDR...
-	local ns=$1 ifn=$2 baddr=$3
-	shift 3
-	ip -n $box link add "$ifn" type veth peer name eth0 netns "$ns"
-	ip -n $box addr add "$baddr" dev "$ifn"
-	ip -n $box link set "$ifn" up
-	for a; do ip -n "$ns" addr add "$a" dev eth0; done
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" route add default via "${baddr%/*}"
-}
 link $my lan1 10.7.1.1/24 10.7.1.2/24
 link $lg lan2 10.7.2.1/24 10.7.2.2/24
 link $dc kt0 10.101.0.1/16 10.101.0.10/16 10.101.0.20/16

@@ -19,11 +19,12 @@
  *                 internet-line)  masquerade what @brk4 / @brk6 hold
  *
  * The vmaps are interval maps on concatenations:
- *   fwd: iifname . saddr . daddr . l4proto . th dport
- *   brk: iifname . oifname . saddr . l4proto . th dport  (internet line)
- *   in:  iifname . saddr . l4proto . th dport            (to the box)
- *   out: oifname . daddr . l4proto . th dport            (from the box)
- * Every rule carries a counter. */
+ *   fwd: daddr . th dport . saddr . iifname . l4proto
+ *   brk: saddr . th dport . iifname . oifname . l4proto  (internet line)
+ *   in:  saddr . th dport . iifname . l4proto            (to the box)
+ *   out: daddr . th dport . oifname . l4proto            (from the box)
+ * The most selective fields come first (map_shapes says why). Every rule
+ * carries a counter. */
 #include "nft.h"
 #include "nft-test.h"
 
@@ -57,6 +58,9 @@ enum { DT_IPADDR = 7, DT_IP6ADDR = 8, DT_INET_PROTO = 12, DT_INET_SERVICE = 13,
 
 enum field { F_IFNAME, F_IP4, F_IP6, F_PROTO, F_PORT };
 
+/* What a field of a map's key holds, and so which expression loads it. */
+enum role { R_IIF, R_OIF, R_SADDR, R_DADDR, R_PROTO, R_DPORT };
+
 static const struct {
 	uint8_t len;		/* bytes the packet expression loads */
 	uint8_t type;
@@ -86,8 +90,10 @@ struct box {
 
 struct vmap {
 	const char *name;
+	bool v6;
 	uint8_t n;
-	enum field f[MAX_FIELDS];
+	enum role role[MAX_FIELDS];
+	enum field f[MAX_FIELDS];	/* from role and family */
 	uint32_t id;
 	struct box *in;			/* the flows' boxes, logged flows first */
 	size_t n_in, cap_in;
@@ -110,16 +116,51 @@ struct kt_nft_batch {
 	int err;
 };
 
+/* The key of each map, field by field. The order does not change what
+ * matches (an element is one interval per field, whatever the order) but
+ * it decides what the kernel's work grows with. Its concatenated-range
+ * sets (nft_set_pipapo) narrow the candidates field by field in key
+ * order, on every lookup and before every insertion; a first field that
+ * nearly all elements share (the interfaces, a segment's prefix) leaves
+ * nearly all of them to carry through the next. Keyed iifname . saddr
+ * first, a 10,000-flow site (31,641 elements) took 16 s to load and 0.5 ms
+ * more per new connection than 10 flows; keyed as below, about 0.5 s and
+ * nothing measurable (tests/bench/policy, docs/benchmarks.md). So the
+ * address that differs most from flow to flow comes first, then the port:
+ * the destination for fwd and out (a site's flows go from a few segments
+ * to many servers), the source for brk and in (their destination is any
+ * address or the box). Destination port first loaded as fast with the
+ * benchmark's generated flows, but its ports are artificially varied;
+ * a real site's flows share 443 and a few others far more than they
+ * share a server. Interfaces and protocol, which nearly all elements
+ * share, come last. */
 static const struct vmap map_shapes[M_COUNT] = {
-	[M_FWD4] = { "fwd4", 5, { F_IFNAME, F_IP4, F_IP4, F_PROTO, F_PORT } },
-	[M_FWD6] = { "fwd6", 5, { F_IFNAME, F_IP6, F_IP6, F_PROTO, F_PORT } },
-	[M_BRK4] = { "brk4", 5, { F_IFNAME, F_IFNAME, F_IP4, F_PROTO, F_PORT } },
-	[M_BRK6] = { "brk6", 5, { F_IFNAME, F_IFNAME, F_IP6, F_PROTO, F_PORT } },
-	[M_IN4] = { "in4", 4, { F_IFNAME, F_IP4, F_PROTO, F_PORT } },
-	[M_IN6] = { "in6", 4, { F_IFNAME, F_IP6, F_PROTO, F_PORT } },
-	[M_OUT4] = { "out4", 4, { F_IFNAME, F_IP4, F_PROTO, F_PORT } },
-	[M_OUT6] = { "out6", 4, { F_IFNAME, F_IP6, F_PROTO, F_PORT } },
+	[M_FWD4] = { "fwd4", false, 5, { R_DADDR, R_DPORT, R_SADDR, R_IIF, R_PROTO } },
+	[M_FWD6] = { "fwd6", true, 5, { R_DADDR, R_DPORT, R_SADDR, R_IIF, R_PROTO } },
+	[M_BRK4] = { "brk4", false, 5, { R_SADDR, R_DPORT, R_IIF, R_OIF, R_PROTO } },
+	[M_BRK6] = { "brk6", true, 5, { R_SADDR, R_DPORT, R_IIF, R_OIF, R_PROTO } },
+	[M_IN4] = { "in4", false, 4, { R_SADDR, R_DPORT, R_IIF, R_PROTO } },
+	[M_IN6] = { "in6", true, 4, { R_SADDR, R_DPORT, R_IIF, R_PROTO } },
+	[M_OUT4] = { "out4", false, 4, { R_DADDR, R_DPORT, R_OIF, R_PROTO } },
+	[M_OUT6] = { "out6", true, 4, { R_DADDR, R_DPORT, R_OIF, R_PROTO } },
 };
+
+static enum field field_of(enum role r, bool v6)
+{
+	switch (r) {
+	case R_IIF:
+	case R_OIF:
+		return F_IFNAME;
+	case R_SADDR:
+	case R_DADDR:
+		return v6 ? F_IP6 : F_IP4;
+	case R_PROTO:
+		return F_PROTO;
+	case R_DPORT:
+		break;
+	}
+	return F_PORT;
+}
 
 /* --- boxes --- */
 
@@ -928,39 +969,41 @@ static int flow_boxes(struct kt_nft_batch *nb, const struct kt_policy *p,
 		return -ENOMEM;
 	flow_ranges(p, f, fr);
 	for (int fam = 0; fam < 2 && !r; fam++) {
+		/* Each field's ranges by what it holds, then in the map's
+		 * order. */
+		const struct range *rr[R_DPORT + 1] = { 0 };
+		size_t nn[R_DPORT + 1] = { 0 };
 		struct choice c = { 0 };
 		struct vmap *m;
 
+		rr[R_PROTO] = &fr->proto[fam], nn[R_PROTO] = 1;
+		rr[R_DPORT] = fr->ports, nn[R_DPORT] = fr->n_ports;
 		if (f->from.type == KT_POL_EP_BOX) {
 			bool line = f->to.type == KT_POL_EP_INTERNET_LINE;
 
 			m = &nb->maps[fam ? M_OUT6 : M_OUT4];
-			c.r[0] = line ? fr->line_if : fr->dst_if;
-			c.n[0] = line ? fr->n_line_if : fr->n_dst_if;
-			c.r[1] = line ? &fr->any_addr[fam] : fr->dst[fam];
-			c.n[1] = line ? 1 : fr->n_dst[fam];
-			c.r[2] = &fr->proto[fam], c.n[2] = 1;
-			c.r[3] = fr->ports, c.n[3] = fr->n_ports;
+			rr[R_OIF] = line ? fr->line_if : fr->dst_if;
+			nn[R_OIF] = line ? fr->n_line_if : fr->n_dst_if;
+			rr[R_DADDR] = line ? &fr->any_addr[fam] : fr->dst[fam];
+			nn[R_DADDR] = line ? 1 : fr->n_dst[fam];
 		} else if (f->to.type == KT_POL_EP_BOX) {
 			m = &nb->maps[fam ? M_IN6 : M_IN4];
-			c.r[0] = fr->src_if, c.n[0] = fr->n_src_if;
-			c.r[1] = fr->src[fam], c.n[1] = fr->n_src[fam];
-			c.r[2] = &fr->proto[fam], c.n[2] = 1;
-			c.r[3] = fr->ports, c.n[3] = fr->n_ports;
+			rr[R_IIF] = fr->src_if, nn[R_IIF] = fr->n_src_if;
+			rr[R_SADDR] = fr->src[fam], nn[R_SADDR] = fr->n_src[fam];
 		} else if (f->to.type == KT_POL_EP_INTERNET_LINE) {
 			m = &nb->maps[fam ? M_BRK6 : M_BRK4];
-			c.r[0] = fr->src_if, c.n[0] = fr->n_src_if;
-			c.r[1] = fr->line_if, c.n[1] = fr->n_line_if;
-			c.r[2] = fr->src[fam], c.n[2] = fr->n_src[fam];
-			c.r[3] = &fr->proto[fam], c.n[3] = 1;
-			c.r[4] = fr->ports, c.n[4] = fr->n_ports;
+			rr[R_IIF] = fr->src_if, nn[R_IIF] = fr->n_src_if;
+			rr[R_OIF] = fr->line_if, nn[R_OIF] = fr->n_line_if;
+			rr[R_SADDR] = fr->src[fam], nn[R_SADDR] = fr->n_src[fam];
 		} else {
 			m = &nb->maps[fam ? M_FWD6 : M_FWD4];
-			c.r[0] = fr->src_if, c.n[0] = fr->n_src_if;
-			c.r[1] = fr->src[fam], c.n[1] = fr->n_src[fam];
-			c.r[2] = fr->dst[fam], c.n[2] = fr->n_dst[fam];
-			c.r[3] = &fr->proto[fam], c.n[3] = 1;
-			c.r[4] = fr->ports, c.n[4] = fr->n_ports;
+			rr[R_IIF] = fr->src_if, nn[R_IIF] = fr->n_src_if;
+			rr[R_SADDR] = fr->src[fam], nn[R_SADDR] = fr->n_src[fam];
+			rr[R_DADDR] = fr->dst[fam], nn[R_DADDR] = fr->n_dst[fam];
+		}
+		for (size_t i = 0; i < m->n; i++) {
+			c.r[i] = rr[m->role[i]];
+			c.n[i] = nn[m->role[i]];
 		}
 		r = expand(m, &c, f->log);
 	}
@@ -1316,46 +1359,53 @@ static void rule_end(struct kt_nft_batch *nb, struct nftnl_rule *r,
 	next(nb);
 }
 
-/* Loads the key of a vmap into consecutive registers from reg32_00. */
+#define NH NFT_PAYLOAD_NETWORK_HEADER
+#define TH NFT_PAYLOAD_TRANSPORT_HEADER
+
+/* Loads the key of a vmap into consecutive registers from reg32_00, in
+ * the order of its fields: the same order as its elements' keys. */
 static void load_key(struct kt_nft_batch *nb, struct nftnl_rule *r,
-		     const struct vmap *m, const uint32_t *what)
+		     const struct vmap *m)
 {
 	uint32_t reg = NFT_REG32_00;
 
 	for (size_t i = 0; i < m->n; i++) {
 		size_t l = fields[m->f[i]].len;
 
-		switch (what[i]) {
-		case NFT_META_IIFNAME:
-		case NFT_META_OIFNAME:
-		case NFT_META_L4PROTO:
-			e_meta(nb, r, what[i], reg);
+		switch (m->role[i]) {
+		case R_IIF:
+			e_meta(nb, r, NFT_META_IIFNAME, reg);
 			break;
-		default:	/* a payload: (base << 16) | offset */
-			e_payload(nb, r, what[i] >> 16, what[i] & 0xffff,
-				  (uint32_t)l, reg);
+		case R_OIF:
+			e_meta(nb, r, NFT_META_OIFNAME, reg);
+			break;
+		case R_PROTO:
+			e_meta(nb, r, NFT_META_L4PROTO, reg);
+			break;
+		case R_SADDR:
+			e_payload(nb, r, NH, m->v6 ? 8 : 12, (uint32_t)l, reg);
+			break;
+		case R_DADDR:
+			e_payload(nb, r, NH, m->v6 ? 24 : 16, (uint32_t)l, reg);
+			break;
+		case R_DPORT:
+			e_payload(nb, r, TH, 2, (uint32_t)l, reg);
 			break;
 		}
 		reg += (uint32_t)(padded(l) / 4);
 	}
 }
 
-#define PL(base, off) ((uint32_t)(base) << 16 | (off))
-#define NH NFT_PAYLOAD_NETWORK_HEADER
-#define TH NFT_PAYLOAD_TRANSPORT_HEADER
-
-static void vmap_rule(struct kt_nft_batch *nb, const char *chain, int mi,
-		      const uint32_t *what)
+static void vmap_rule(struct kt_nft_batch *nb, const char *chain, int mi)
 {
 	struct vmap *m = &nb->maps[mi];
 	struct nftnl_rule *r = rule_new(nb, chain);
-	bool v6 = mi == M_FWD6 || mi == M_BRK6 || mi == M_IN6 || mi == M_OUT6;
 
 	if (!r)
 		return;
-	e_nfproto(nb, r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	e_nfproto(nb, r, m->v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
 	e_counter(nb, r);
-	load_key(nb, r, m, what);
+	load_key(nb, r, m);
 	e_lookup(nb, r, m->name, m->id, true);
 	rule_end(nb, r, chain);
 }
@@ -1421,12 +1471,10 @@ static void simple_rule(struct kt_nft_batch *nb, const char *chain,
  * when the policy has such flows: a kernel without NAT then still runs
  * every other policy. Conntrack sends only a connection's first packet
  * through it. */
-static void breakout_nat(struct kt_nft_batch *nb, const uint32_t *k4,
-			 const uint32_t *k6)
+static void breakout_nat(struct kt_nft_batch *nb)
 {
 	static const char chain[] = "postrouting";
 	const int maps[2] = { M_BRK4, M_BRK6 };
-	const uint32_t *keys[2] = { k4, k6 };
 	struct nftnl_chain *c;
 
 	if (!nb->maps[M_BRK4].n_boxes && !nb->maps[M_BRK6].n_boxes)
@@ -1459,7 +1507,7 @@ static void breakout_nat(struct kt_nft_batch *nb, const uint32_t *k4,
 		if (!r)
 			return;
 		e_nfproto(nb, r, fam ? NFPROTO_IPV6 : NFPROTO_IPV4);
-		load_key(nb, r, m, keys[fam]);
+		load_key(nb, r, m);
 		e_lookup(nb, r, m->name, m->id, false);
 		e_counter(nb, r);
 		add(nb, r, nftnl_expr_alloc("masq"));
@@ -1562,22 +1610,6 @@ void kt_nft_opts_default(struct kt_nft_opts *o)
 int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 		 struct kt_nft_batch **out, struct kt_nft_stats *stats)
 {
-	static const uint32_t k_fwd4[] = { NFT_META_IIFNAME, PL(NH, 12), PL(NH, 16),
-					   NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_fwd6[] = { NFT_META_IIFNAME, PL(NH, 8), PL(NH, 24),
-					   NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_brk4[] = { NFT_META_IIFNAME, NFT_META_OIFNAME,
-					   PL(NH, 12), NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_brk6[] = { NFT_META_IIFNAME, NFT_META_OIFNAME,
-					   PL(NH, 8), NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_in4[] = { NFT_META_IIFNAME, PL(NH, 12),
-					  NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_in6[] = { NFT_META_IIFNAME, PL(NH, 8),
-					  NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_out4[] = { NFT_META_OIFNAME, PL(NH, 16),
-					   NFT_META_L4PROTO, PL(TH, 2) };
-	static const uint32_t k_out6[] = { NFT_META_OIFNAME, PL(NH, 24),
-					   NFT_META_L4PROTO, PL(TH, 2) };
 	struct kt_nft_batch *nb = calloc(1, sizeof(*nb));
 	int r = 0;
 
@@ -1595,6 +1627,9 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	for (int i = 0; i < M_COUNT; i++) {
 		nb->maps[i] = map_shapes[i];
 		nb->maps[i].id = nb->next_id++;
+		for (size_t f = 0; f < nb->maps[i].n; f++)
+			nb->maps[i].f[f] = field_of(nb->maps[i].role[f],
+						    nb->maps[i].v6);
 	}
 	/* Logged flows first: where flows overlap, the log verdict wins. */
 	for (int pass = 1; pass >= 0 && !r; pass--)
@@ -1636,16 +1671,16 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	simple_rule(nb, "input", 0, 0);
 	simple_rule(nb, "input", 1, 0);
 	simple_rule(nb, "input", 4, 2);		/* udp dport */
-	vmap_rule(nb, "input", M_IN4, k_in4);
-	vmap_rule(nb, "input", M_IN6, k_in6);
+	vmap_rule(nb, "input", M_IN4);
+	vmap_rule(nb, "input", M_IN6);
 	deny_rules(nb, o, "input");
 
 	simple_rule(nb, "forward", 0, 0);
 	simple_rule(nb, "forward", 1, 0);
-	vmap_rule(nb, "forward", M_FWD4, k_fwd4);
-	vmap_rule(nb, "forward", M_FWD6, k_fwd6);
-	vmap_rule(nb, "forward", M_BRK4, k_brk4);
-	vmap_rule(nb, "forward", M_BRK6, k_brk6);
+	vmap_rule(nb, "forward", M_FWD4);
+	vmap_rule(nb, "forward", M_FWD6);
+	vmap_rule(nb, "forward", M_BRK4);
+	vmap_rule(nb, "forward", M_BRK6);
 	deny_rules(nb, o, "forward");
 
 	simple_rule(nb, "output", 2, NFT_META_OIFNAME);
@@ -1653,11 +1688,11 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	simple_rule(nb, "output", 0, 0);
 	simple_rule(nb, "output", 1, 0);
 	simple_rule(nb, "output", 4, 0);	/* udp sport */
-	vmap_rule(nb, "output", M_OUT4, k_out4);
-	vmap_rule(nb, "output", M_OUT6, k_out6);
+	vmap_rule(nb, "output", M_OUT4);
+	vmap_rule(nb, "output", M_OUT6);
 	deny_rules(nb, o, "output");
 
-	breakout_nat(nb, k_brk4, k_brk6);
+	breakout_nat(nb);
 
 	if (o->fail_last) {
 		/* A jump to a chain that does not exist. */

@@ -259,6 +259,25 @@ static bool side_of(struct vctx *c, const struct span *sp, struct side *out)
 
 enum map_kind { MK_FWD, MK_BRK, MK_IN, MK_OUT };
 
+/* Where each field sits in an element's key, by kind of map: the order of
+ * nft.c's map_shapes, which key_is below checks the rules load. a is the
+ * address the element is placed by (the source, but the destination of
+ * out), b the destination of fwd; ifa the interface on a's side, ifb
+ * brk's line; -1 where the map has none. */
+static const struct {
+	size_t n;
+	int a, b, ifa, ifb, proto, port;
+} key_pos[] = {
+	/* daddr . dport . saddr . iifname . l4proto */
+	[MK_FWD] = { 5, 2, 0, 3, -1, 4, 1 },
+	/* saddr . dport . iifname . oifname . l4proto */
+	[MK_BRK] = { 5, 0, -1, 2, 3, 4, 1 },
+	/* saddr . dport . iifname . l4proto */
+	[MK_IN] = { 4, 0, -1, 2, -1, 3, 1 },
+	/* daddr . dport . oifname . l4proto */
+	[MK_OUT] = { 4, 0, -1, 2, -1, 3, 1 },
+};
+
 static bool accepting(json_t *verdict)
 {
 	return json_object_get(verdict, "accept") || json_object_get(verdict, "jump") ||
@@ -270,7 +289,6 @@ static void check_element(struct vctx *c, const char *map, enum map_kind mk,
 {
 	json_t *key = json_array_get(el, 0), *verdict = json_array_get(el, 1);
 	json_t *parts = json_object_get(key, "concat");
-	size_t want = mk == MK_IN || mk == MK_OUT ? 4 : 5;
 	struct side from = { .kind = KT_SEG_KIND_COUNT }, to = { .kind = KT_SEG_KIND_COUNT };
 	struct kt_pol_violation v[8];
 	struct kt_pol_edge e;
@@ -279,16 +297,18 @@ static void check_element(struct vctx *c, const char *map, enum map_kind mk,
 	char where[KT_POL_FINDING_WHERE];
 	char *text = json_dumps(key, JSON_COMPACT);
 	const char *ifa, *ifb = NULL;
-	size_t n, ai = 1, pi = want - 2;
+	size_t n;
 
 	snprintf(where, sizeof(where), "map %s element %s", map, text ? text : "?");
 	free(text);
 	if (!accepting(verdict))
 		return;
-	if (json_array_size(parts) != want ||
-	    !(ifa = json_string_value(json_array_get(parts, 0))) ||
-	    !num_range(json_array_get(parts, pi), true, &plo, &phi) ||
-	    !num_range(json_array_get(parts, pi + 1), false, &qlo, &qhi)) {
+	if (json_array_size(parts) != key_pos[mk].n ||
+	    !(ifa = json_string_value(json_array_get(parts, (size_t)key_pos[mk].ifa))) ||
+	    !num_range(json_array_get(parts, (size_t)key_pos[mk].proto), true,
+		       &plo, &phi) ||
+	    !num_range(json_array_get(parts, (size_t)key_pos[mk].port), false,
+		       &qlo, &qhi)) {
 		finding(c, KT_INV_DEFAULT_DENY, where, "an element the verifier "
 			"cannot read accepts traffic");
 		return;
@@ -296,8 +316,7 @@ static void check_element(struct vctx *c, const char *map, enum map_kind mk,
 	if (mk == MK_BRK) {
 		const struct kt_pol_line *l;
 
-		ifb = json_string_value(json_array_get(parts, 1));
-		ai = 2;
+		ifb = json_string_value(json_array_get(parts, (size_t)key_pos[mk].ifb));
 		l = ifb ? line_named(c->p, ifb) : NULL;
 		if (!l || l->kind != KT_LINE_BEST_EFFORT) {
 			finding(c, KT_INV_DEFAULT_DENY, where, "'%s' is not a "
@@ -305,7 +324,7 @@ static void check_element(struct vctx *c, const char *map, enum map_kind mk,
 			return;
 		}
 	}
-	if (!addr_span(json_array_get(parts, ai), &a)) {
+	if (!addr_span(json_array_get(parts, (size_t)key_pos[mk].a), &a)) {
 		finding(c, KT_INV_DEFAULT_DENY, where, "unreadable address");
 		return;
 	}
@@ -339,7 +358,8 @@ static void check_element(struct vctx *c, const char *map, enum map_kind mk,
 	}
 	switch (mk) {
 	case MK_FWD:
-		if (!addr_span(json_array_get(parts, 2), &b) || !side_of(c, &b, &to)) {
+		if (!addr_span(json_array_get(parts, (size_t)key_pos[mk].b), &b) ||
+		    !side_of(c, &b, &to)) {
 			finding(c, KT_INV_DEFAULT_DENY, where, "accepts destinations "
 				"outside every segment of the policy");
 			return;
@@ -418,22 +438,22 @@ static bool key_is(json_t *concat, const char *map)
 		const char *map;
 		const char *k[5][2];	/* {meta key, NULL} or {protocol, field} */
 	} shapes[] = {
-		{ "fwd4", { { "iifname" }, { "ip", "saddr" }, { "ip", "daddr" },
-			    { "l4proto" }, { "th", "dport" } } },
-		{ "fwd6", { { "iifname" }, { "ip6", "saddr" }, { "ip6", "daddr" },
-			    { "l4proto" }, { "th", "dport" } } },
-		{ "brk4", { { "iifname" }, { "oifname" }, { "ip", "saddr" },
-			    { "l4proto" }, { "th", "dport" } } },
-		{ "brk6", { { "iifname" }, { "oifname" }, { "ip6", "saddr" },
-			    { "l4proto" }, { "th", "dport" } } },
-		{ "in4", { { "iifname" }, { "ip", "saddr" }, { "l4proto" },
-			   { "th", "dport" } } },
-		{ "in6", { { "iifname" }, { "ip6", "saddr" }, { "l4proto" },
-			   { "th", "dport" } } },
-		{ "out4", { { "oifname" }, { "ip", "daddr" }, { "l4proto" },
-			    { "th", "dport" } } },
-		{ "out6", { { "oifname" }, { "ip6", "daddr" }, { "l4proto" },
-			    { "th", "dport" } } },
+		{ "fwd4", { { "ip", "daddr" }, { "th", "dport" }, { "ip", "saddr" },
+			    { "iifname" }, { "l4proto" } } },
+		{ "fwd6", { { "ip6", "daddr" }, { "th", "dport" }, { "ip6", "saddr" },
+			    { "iifname" }, { "l4proto" } } },
+		{ "brk4", { { "ip", "saddr" }, { "th", "dport" }, { "iifname" },
+			    { "oifname" }, { "l4proto" } } },
+		{ "brk6", { { "ip6", "saddr" }, { "th", "dport" }, { "iifname" },
+			    { "oifname" }, { "l4proto" } } },
+		{ "in4", { { "ip", "saddr" }, { "th", "dport" }, { "iifname" },
+			   { "l4proto" } } },
+		{ "in6", { { "ip6", "saddr" }, { "th", "dport" }, { "iifname" },
+			   { "l4proto" } } },
+		{ "out4", { { "ip", "daddr" }, { "th", "dport" }, { "oifname" },
+			    { "l4proto" } } },
+		{ "out6", { { "ip6", "daddr" }, { "th", "dport" }, { "oifname" },
+			    { "l4proto" } } },
 	};
 
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {

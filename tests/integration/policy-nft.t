@@ -97,7 +97,7 @@ ok "every rule has a counter" \
 		jq -e '[.nftables[] | select(.rule) | .rule | any(.expr[]; has(\"counter\"))] | all and length > 15' >/dev/null"
 ok "flows are elements of interval verdict maps (logged flow jumps to log-accept)" \
 	bash -c "ip netns exec $box nft -j list table inet kyoten |
-		jq -e '[.nftables[] | select(.map.name == \"fwd4\") | .map | .type == [\"ifname\",\"ipv4_addr\",\"ipv4_addr\",\"inet_proto\",\"inet_service\"] and (.flags | index(\"interval\")) and (.elem | length == 3) and any(.elem[]; .[1].jump.target == \"log-accept\")] == [true]' >/dev/null"
+		jq -e '[.nftables[] | select(.map.name == \"fwd4\") | .map | .type == [\"ipv4_addr\",\"inet_service\",\"ipv4_addr\",\"ifname\",\"inet_proto\"] and (.flags | index(\"interval\")) and (.elem | length == 3) and any(.elem[]; .[1].jump.target == \"log-accept\")] == [true]' >/dev/null"
 
 # Servers in a subshell: not this shell's jobs, so their end at cleanup
 # prints nothing.

@@ -198,27 +198,31 @@ static void rand_policy(struct kt_policy *p, size_t n_flows)
 
 enum kind { FWD, BRK, IN, OUT };
 enum fk { K_IF, K_ADDR, K_PROTO, K_PORT };
+/* What each field holds. */
+enum role { R_IIF, R_OIF, R_SADDR, R_DADDR, R_PROTO, R_DPORT };
 
 static const struct mapdef {
 	const char *name;
 	enum kind kind;
 	int fam;
 	size_t n;
-	enum fk f[5];
+	enum role r[5];
 } maps[] = {
-	{ "fwd4", FWD, AF_INET, 5, { K_IF, K_ADDR, K_ADDR, K_PROTO, K_PORT } },
-	{ "fwd6", FWD, AF_INET6, 5, { K_IF, K_ADDR, K_ADDR, K_PROTO, K_PORT } },
-	{ "brk4", BRK, AF_INET, 5, { K_IF, K_IF, K_ADDR, K_PROTO, K_PORT } },
-	{ "brk6", BRK, AF_INET6, 5, { K_IF, K_IF, K_ADDR, K_PROTO, K_PORT } },
-	{ "in4", IN, AF_INET, 4, { K_IF, K_ADDR, K_PROTO, K_PORT } },
-	{ "in6", IN, AF_INET6, 4, { K_IF, K_ADDR, K_PROTO, K_PORT } },
-	{ "out4", OUT, AF_INET, 4, { K_IF, K_ADDR, K_PROTO, K_PORT } },
-	{ "out6", OUT, AF_INET6, 4, { K_IF, K_ADDR, K_PROTO, K_PORT } },
+	{ "fwd4", FWD, AF_INET, 5, { R_DADDR, R_DPORT, R_SADDR, R_IIF, R_PROTO } },
+	{ "fwd6", FWD, AF_INET6, 5, { R_DADDR, R_DPORT, R_SADDR, R_IIF, R_PROTO } },
+	{ "brk4", BRK, AF_INET, 5, { R_SADDR, R_DPORT, R_IIF, R_OIF, R_PROTO } },
+	{ "brk6", BRK, AF_INET6, 5, { R_SADDR, R_DPORT, R_IIF, R_OIF, R_PROTO } },
+	{ "in4", IN, AF_INET, 4, { R_SADDR, R_DPORT, R_IIF, R_PROTO } },
+	{ "in6", IN, AF_INET6, 4, { R_SADDR, R_DPORT, R_IIF, R_PROTO } },
+	{ "out4", OUT, AF_INET, 4, { R_DADDR, R_DPORT, R_OIF, R_PROTO } },
+	{ "out6", OUT, AF_INET6, 4, { R_DADDR, R_DPORT, R_OIF, R_PROTO } },
 };
 
 struct layout {
 	size_t n, off[5], len[5];
 	enum fk f[5];
+	enum role r[5];
+	size_t bytes;		/* the whole key, padded */
 };
 
 static void layout_of(const struct mapdef *md, struct layout *lo)
@@ -227,14 +231,30 @@ static void layout_of(const struct mapdef *md, struct layout *lo)
 
 	lo->n = md->n;
 	for (size_t i = 0; i < md->n; i++) {
-		size_t l = md->f[i] == K_IF ? 16 : md->f[i] == K_ADDR
-			? (md->fam == AF_INET ? 4 : 16) : md->f[i] == K_PROTO ? 1 : 2;
+		enum role r = md->r[i];
+		enum fk f = r == R_IIF || r == R_OIF ? K_IF
+			: r == R_SADDR || r == R_DADDR ? K_ADDR
+			: r == R_PROTO ? K_PROTO : K_PORT;
+		size_t l = f == K_IF ? 16 : f == K_ADDR
+			? (md->fam == AF_INET ? 4 : 16) : f == K_PROTO ? 1 : 2;
 
-		lo->f[i] = md->f[i];
+		lo->f[i] = f;
+		lo->r[i] = r;
 		lo->off[i] = off;
 		lo->len[i] = l;
 		off += (l + 3) & ~(size_t)3;
 	}
+	lo->bytes = off;
+}
+
+/* Where in key k the field holding r is; NULL when the map has none. */
+static const uint8_t *field_at(const struct layout *lo, const uint8_t *k,
+			       enum role r)
+{
+	for (size_t i = 0; i < lo->n; i++)
+		if (lo->r[i] == r)
+			return k + lo->off[i];
+	return NULL;
 }
 
 
@@ -326,11 +346,11 @@ static bool proto_port(const struct kt_pol_flow *f, int fam, uint8_t proto,
 static int classify(const struct kt_policy *p, const struct mapdef *md,
 		    const struct layout *lo, const uint8_t *k)
 {
-	const uint8_t *f0 = k + lo->off[0], *f1 = k + lo->off[1],
-		*f2 = k + lo->off[2];
-	uint8_t proto = k[lo->off[lo->n - 2]];
-	uint16_t port = (uint16_t)(k[lo->off[lo->n - 1]] << 8 |
-				   k[lo->off[lo->n - 1] + 1]);
+	const uint8_t *iif = field_at(lo, k, R_IIF), *oif = field_at(lo, k, R_OIF),
+		*sa = field_at(lo, k, R_SADDR), *da = field_at(lo, k, R_DADDR),
+		*pp = field_at(lo, k, R_DPORT);
+	uint8_t proto = *field_at(lo, k, R_PROTO);
+	uint16_t port = (uint16_t)(pp[0] << 8 | pp[1]);
 	int v = 0;
 
 	for (size_t i = 0; i < p->n_flows; i++) {
@@ -343,20 +363,20 @@ static int classify(const struct kt_policy *p, const struct mapdef *md,
 		if (kind != md->kind || !proto_port(f, md->fam, proto, port))
 			continue;
 		switch (kind) {
-		case FWD:	/* iifname . saddr . daddr */
-			m = ep_if(p, &f->from, f0) && ep_addr(p, &f->from, md->fam, f1) &&
-				ep_addr(p, &f->to, md->fam, f2);
+		case FWD:	/* iifname, saddr, daddr */
+			m = ep_if(p, &f->from, iif) && ep_addr(p, &f->from, md->fam, sa) &&
+				ep_addr(p, &f->to, md->fam, da);
 			break;
-		case BRK:	/* iifname . oifname . saddr */
-			m = ep_if(p, &f->from, f0) && line_if(p, f1) &&
-				ep_addr(p, &f->from, md->fam, f2);
+		case BRK:	/* iifname, oifname, saddr */
+			m = ep_if(p, &f->from, iif) && line_if(p, oif) &&
+				ep_addr(p, &f->from, md->fam, sa);
 			break;
-		case IN:	/* iifname . saddr */
-			m = ep_if(p, &f->from, f0) && ep_addr(p, &f->from, md->fam, f1);
+		case IN:	/* iifname, saddr */
+			m = ep_if(p, &f->from, iif) && ep_addr(p, &f->from, md->fam, sa);
 			break;
-		case OUT:	/* oifname . daddr; any address out of a line */
-			m = to_line ? line_if(p, f0)
-				: ep_if(p, &f->to, f0) && ep_addr(p, &f->to, md->fam, f1);
+		case OUT:	/* oifname, daddr; any address out of a line */
+			m = to_line ? line_if(p, oif)
+				: ep_if(p, &f->to, oif) && ep_addr(p, &f->to, md->fam, da);
 			break;
 		}
 		if (m && v < 1 + f->log)
@@ -673,7 +693,7 @@ static size_t check_policy(const struct kt_policy *p, size_t points,
 			if (want != got) {
 				char hex[2 * KT_NFT_TEST_KEY_MAX + 1];
 
-				for (size_t i = 0; i < lo.off[lo.n - 1] + 2; i++)
+				for (size_t i = 0; i < lo.bytes; i++)
 					sprintf(hex + 2 * i, "%02x", k[i]);
 				fail_msg("%s: point %s: the flows say %d, the elements %d",
 					 md->name, hex, want, got);

@@ -111,10 +111,10 @@ enum change {
 
 /* The compiler's breakout rule, as the kernel printed it. */
 static const char nat_key[] =
-	"{\"concat\":[{\"meta\":{\"key\":\"iifname\"}},{\"meta\":{\"key\":"
-	"\"oifname\"}},{\"payload\":{\"protocol\":\"ip\",\"field\":\"saddr\"}},"
-	"{\"meta\":{\"key\":\"l4proto\"}},{\"payload\":{\"protocol\":\"th\","
-	"\"field\":\"dport\"}}]}";
+	"{\"concat\":[{\"payload\":{\"protocol\":\"ip\",\"field\":\"saddr\"}},"
+	"{\"payload\":{\"protocol\":\"th\",\"field\":\"dport\"}},"
+	"{\"meta\":{\"key\":\"iifname\"}},{\"meta\":{\"key\":\"oifname\"}},"
+	"{\"meta\":{\"key\":\"l4proto\"}}]}";
 
 static void change(json_t *k, enum change c)
 {
@@ -142,41 +142,41 @@ static void change(json_t *k, enum change c)
 			 "{\"drop\":null}]");
 		break;
 	case EL_MY_DC:
-		add_element(k, "fwd4", "[{\"concat\":[\"lan1\",{\"prefix\":{\"addr\":"
-			    "\"10.7.1.0\",\"len\":24}},\"10.101.0.20\",\"tcp\",22]},"
+		add_element(k, "fwd4", "[{\"concat\":[\"10.101.0.20\",22,{\"prefix\":"
+			    "{\"addr\":\"10.7.1.0\",\"len\":24}},\"lan1\",\"tcp\"]},"
 			    "{\"accept\":null}]");
 		break;
 	case EL_MY_FT_ICMP:
-		add_element(k, "fwd6", "[{\"concat\":[\"lan1\",{\"prefix\":{\"addr\":"
-			    "\"fd00:7:1::\",\"len\":64}},\"fd00:101::10\",\"ipv6-icmp\","
-			    "{\"range\":[0,65535]}]},{\"jump\":{\"target\":\"log-accept\"}}]");
+		add_element(k, "fwd6", "[{\"concat\":[\"fd00:101::10\",{\"range\":"
+			    "[0,65535]},{\"prefix\":{\"addr\":\"fd00:7:1::\",\"len\":64}},"
+			    "\"lan1\",\"ipv6-icmp\"]},{\"jump\":{\"target\":\"log-accept\"}}]");
 		break;
 	case EL_LG_BOX:
-		add_element(k, "in4", "[{\"concat\":[\"lan2\",{\"prefix\":{\"addr\":"
-			    "\"10.7.2.0\",\"len\":24}},\"tcp\",22]},{\"accept\":null}]");
+		add_element(k, "in4", "[{\"concat\":[{\"prefix\":{\"addr\":"
+			    "\"10.7.2.0\",\"len\":24}},22,\"lan2\",\"tcp\"]},{\"accept\":null}]");
 		break;
 	case EL_MY_BREAKOUT:
-		add_element(k, "brk4", "[{\"concat\":[\"lan1\",\"wan2\",{\"prefix\":"
-			    "{\"addr\":\"10.7.1.0\",\"len\":24}},\"tcp\",443]},"
+		add_element(k, "brk4", "[{\"concat\":[{\"prefix\":{\"addr\":"
+			    "\"10.7.1.0\",\"len\":24}},443,\"lan1\",\"wan2\",\"tcp\"]},"
 			    "{\"accept\":null}]");
 		break;
 	case EL_CLOSED_BREAKOUT:
-		add_element(k, "brk4", "[{\"concat\":[\"lan3\",\"wan1\",{\"prefix\":"
-			    "{\"addr\":\"10.7.3.0\",\"len\":24}},\"tcp\",443]},"
+		add_element(k, "brk4", "[{\"concat\":[{\"prefix\":{\"addr\":"
+			    "\"10.7.3.0\",\"len\":24}},443,\"lan3\",\"wan1\",\"tcp\"]},"
 			    "{\"accept\":null}]");
 		break;
 	case EL_ANY_SRC:
-		add_element(k, "fwd4", "[{\"concat\":[\"lan2\",{\"prefix\":{\"addr\":"
-			    "\"0.0.0.0\",\"len\":0}},\"10.101.0.20\",\"tcp\",23]},"
+		add_element(k, "fwd4", "[{\"concat\":[\"10.101.0.20\",23,{\"prefix\":"
+			    "{\"addr\":\"0.0.0.0\",\"len\":0}},\"lan2\",\"tcp\"]},"
 			    "{\"accept\":null}]");
 		break;
 	case EL_FORGED:
-		add_element(k, "fwd4", "[{\"concat\":[\"lan2\",\"10.7.1.5\","
-			    "\"10.101.0.10\",\"tcp\",8443]},{\"accept\":null}]");
+		add_element(k, "fwd4", "[{\"concat\":[\"10.101.0.10\",8443,"
+			    "\"10.7.1.5\",\"lan2\",\"tcp\"]},{\"accept\":null}]");
 		break;
 	case EL_DROP:
-		add_element(k, "fwd4", "[{\"concat\":[\"lan1\",{\"prefix\":{\"addr\":"
-			    "\"10.7.1.0\",\"len\":24}},\"10.7.3.1\",\"tcp\",22]},"
+		add_element(k, "fwd4", "[{\"concat\":[\"10.7.3.1\",22,{\"prefix\":"
+			    "{\"addr\":\"10.7.1.0\",\"len\":24}},\"lan1\",\"tcp\"]},"
 			    "{\"drop\":null}]");
 		break;
 	case ND_WIDENED:

@@ -123,8 +123,8 @@ static int64_t now_s(void)
 
 static void tag_of(const struct kt_polgen *g, char *buf, size_t len)
 {
-	snprintf(buf, len, "kyoten policy generation %u sha256 %s", g->number,
-		 g->sha_hex);
+	snprintf(buf, len, "kyoten policy generation %u sha256 %s format %u",
+		 g->number, g->sha_hex, KT_NFT_FORMAT);
 }
 
 static void set_fault(struct policyd *pd, const char *fmt, ...)

@@ -60,6 +60,12 @@ void kt_nft_opts_default(struct kt_nft_opts *o);
 /* --- the table's comment (nfttag.c) --- */
 
 #define KT_NFT_COMMENT_MAX 128
+/* The shape of the table this compiler writes (chains, map keys). A
+ * change of it changes the tag kyotend puts on the table, so that a box
+ * upgraded to a new compiler applies its generation again at start
+ * instead of adopting a table the old one wrote. 2: maps keyed address
+ * and port first. */
+#define KT_NFT_FORMAT 2
 
 struct nftnl_table;
 /* Sets the comment as nft writes it (a NFTNL_UDATA_TABLE_COMMENT record

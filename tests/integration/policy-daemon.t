@@ -156,7 +156,7 @@ t "apply: a new generation, waiting for confirmation" \
 	 ctl status | grep -q '^Policy     generation 1 PENDING: reverted in [0-9]* s unless confirmed'"
 t "the table is tagged with the generation and its SHA-256" \
 	"nsx $box nft list table inet kyoten |
-	 grep -qF \"comment \\\"kyoten policy generation 1 sha256 \$(sha256sum <'$dir/v1.yaml' | cut -c1-64)\\\"\""
+	 grep -qF \"comment \\\"kyoten policy generation 1 sha256 \$(sha256sum <'$dir/v1.yaml' | cut -c1-64) format \""
 t "confirm keeps it" "pol confirm | grep -q '^generation 1 confirmed'"
 t "confirm with nothing pending is refused" \
 	"! pol confirm 2>'$dir/err' && grep -q 'no policy generation waits for confirmation' '$dir/err'"

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "nft.h"
 #include "policyd.h"
 #include "unit.h"
 
@@ -151,8 +152,8 @@ static void expect_tag(struct fixture *f, uint32_t gen)
 	char want[160];
 
 	assert_non_null(g);
-	snprintf(want, sizeof(want), "kyoten policy generation %u sha256 %s", gen,
-		 g->sha_hex);
+	snprintf(want, sizeof(want), "kyoten policy generation %u sha256 %s "
+		 "format %u", gen, g->sha_hex, KT_NFT_FORMAT);
 	assert_true(f->dummy.present);
 	assert_string_equal(f->dummy.tag, want);
 }
@@ -610,6 +611,15 @@ static void test_start_adopts_or_applies(void **state)
 	restart(f);
 	assert_false(f->pd.adopted);
 	assert_int_equal(f->dummy.applies, applies + 1);
+	expect_tag(f, 1);
+	/* The same generation, written by a compiler of another table
+	 * format (before a firmware upgrade): applied again, not adopted. */
+	snprintf(f->dummy.tag, sizeof(f->dummy.tag),
+		 "kyoten policy generation 1 sha256 %s",
+		 kt_polstore_find(&f->pd.store, 1)->sha_hex);
+	restart(f);
+	assert_false(f->pd.adopted);
+	assert_int_equal(f->dummy.applies, applies + 2);
 	expect_tag(f, 1);
 	/* A pending generation at start is reverted. */
 	assert_true(ok(apply(f, pol_v2(), 0, NULL)));

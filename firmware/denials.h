@@ -3,8 +3,8 @@
  * send to (binding needs CAP_NET_ADMIN; reading what arrives is parsing
  * network input, which is the engine's), passes the engine a duplicate
  * with the running policy's segment table, and keeps the counts per
- * segment pair the engine reports, for `kyotenctl show denied` and the
- * management channel. */
+ * segment pair the engine reports, for `kyotenctl status --json`
+ * ("denials") and the management channel. */
 #ifndef KT_DENIALS_H
 #define KT_DENIALS_H
 

@@ -32,7 +32,8 @@ struct recent {
 	struct kt_addr src, dst;
 	uint8_t proto, kind;
 	uint16_t dport;
-	int64_t last;			/* 0: free */
+	bool used;
+	int64_t last;
 };
 
 static struct {
@@ -52,11 +53,14 @@ static struct {
 	uint64_t refused_tables;
 } ed;
 
-static int64_t realtime(void)
+/* Intervals (repeats, the event budget, summaries) run on the monotonic
+ * clock, so that an NTP step does not stop events; only the time a pair
+ * last had a packet, which people read, is wall-clock time. */
+static int64_t seconds(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return ts.tv_sec;
 }
 
@@ -155,7 +159,7 @@ size_t edeny_describe(const struct kt_nflog_rec *r, char *buf, size_t len)
 
 /* --- counting --- */
 
-static void count_pair(uint8_t from, uint8_t to, uint8_t kind, int64_t now)
+static void count_pair(uint8_t from, uint8_t to, uint8_t kind)
 {
 	struct kt_msg_deny_stats *s = &ed.st;
 	uint32_t i;
@@ -176,7 +180,7 @@ static void count_pair(uint8_t from, uint8_t to, uint8_t kind, int64_t now)
 		s->pairs[i].kind = kind;
 	}
 	s->pairs[i].packets++;
-	s->pairs[i].last = (uint32_t)now;
+	s->pairs[i].last = (uint32_t)seconds(CLOCK_REALTIME);
 }
 
 /* True when this flow was not seen within EDENY_REPEAT_S. */
@@ -187,7 +191,7 @@ static bool fresh(const struct kt_nflog_rec *r, int64_t now)
 	for (size_t i = 0; i < EDENY_RECENT; i++) {
 		struct recent *e = &ed.recent[i];
 
-		if (e->last && e->kind == r->kind && e->proto == r->proto &&
+		if (e->used && e->kind == r->kind && e->proto == r->proto &&
 		    e->dport == (r->has_ports ? r->dport : r->icmp_type) &&
 		    kt_addr_equal(&e->src, &r->src) &&
 		    kt_addr_equal(&e->dst, &r->dst)) {
@@ -196,7 +200,7 @@ static bool fresh(const struct kt_nflog_rec *r, int64_t now)
 			e->last = now;
 			return !seen;
 		}
-		if (e->last < oldest->last)
+		if (!e->used || (oldest->used && e->last < oldest->last))
 			oldest = e;
 	}
 	oldest->src = r->src;
@@ -205,6 +209,7 @@ static bool fresh(const struct kt_nflog_rec *r, int64_t now)
 	oldest->kind = (uint8_t)r->kind;
 	oldest->dport = r->has_ports ? r->dport : r->icmp_type;
 	oldest->last = now;
+	oldest->used = true;
 	return true;
 }
 
@@ -237,7 +242,7 @@ static void on_record(void *arg, const struct kt_nflog_rec *r)
 	uint8_t from, to;
 
 	ends(r, &from, &to);
-	count_pair(from, to, (uint8_t)r->kind, c->now);
+	count_pair(from, to, (uint8_t)r->kind);
 	ed.dirty = true;
 	if (!fresh(r, c->now) || !take_token(c->now)) {
 		ed.st.suppressed++;
@@ -281,7 +286,7 @@ static void on_socket(struct kt_fd *h, uint32_t events)
 {
 	/* Netlink messages are 4-byte aligned in the kernel's buffers. */
 	static uint32_t buf[16384 / 4];
-	int64_t now = realtime();
+	int64_t now = seconds(CLOCK_MONOTONIC);
 
 	(void)events;
 	/* A bounded number per wakeup: the data plane shares this loop. */
@@ -442,7 +447,7 @@ static void summary(int64_t now)
 
 static void on_tick(struct kt_timer *t)
 {
-	int64_t now = realtime();
+	int64_t now = seconds(CLOCK_MONOTONIC);
 
 	if (now - ed.last_summary >= EDENY_SUMMARY_S)
 		summary(now);
@@ -465,7 +470,7 @@ int edeny_init(struct kt_loop *loop,
 	ed.send = send;
 	ed.sock.fd = -1;
 	ed.tokens = EDENY_BURST;
-	ed.last_refill = ed.last_summary = realtime();
+	ed.last_refill = ed.last_summary = seconds(CLOCK_MONOTONIC);
 	ed.tick.cb = on_tick;
 	return loop ? kt_timer_set(loop, &ed.tick, EDENY_STATS_MS) : 0;
 }

@@ -36,7 +36,7 @@ int edeny_socket(const struct kt_msg_deny_socket *m, int fd);
 int edeny_segment(const struct kt_msg_deny_segment *m);
 
 /* For tests and the fuzz target: what the engine does with one datagram
- * from the socket, at realtime now. */
+ * from the socket, at now (monotonic seconds). */
 void edeny_input(const void *buf, size_t len, int64_t now);
 /* The event text for r, as logged (names from the current table). */
 size_t edeny_describe(const struct kt_nflog_rec *r, char *buf, size_t len);

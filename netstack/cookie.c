@@ -3,17 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* Constant time: the comparison must not tell an attacker how many bytes
- * of a forged MAC were right. */
-static bool equal_ct(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	uint8_t d = 0;
-
-	for (size_t i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
-}
-
 void kt_cookie_checker_init(struct kt_cookie_checker *cc,
 			    const struct kt_identity *id)
 {
@@ -50,12 +39,12 @@ enum kt_macs_state kt_macs_check(struct kt_cookie_checker *cc,
 		return KT_MACS_INVALID;
 	s->mac(want, cc->id->mac1_key, KT_SUITE_KEY_LEN, msg,
 	       len - 2 * KT_SUITE_MAC_LEN);
-	if (!equal_ct(want, msg + len - 2 * KT_SUITE_MAC_LEN, KT_SUITE_MAC_LEN))
+	if (!kt_equal_ct(want, msg + len - 2 * KT_SUITE_MAC_LEN, KT_SUITE_MAC_LEN))
 		return KT_MACS_INVALID;
 	if (secret_fresh(cc, now_ms)) {
 		make_cookie(cc, cookie, src, srclen);
 		s->mac(want, cookie, KT_COOKIE_LEN, msg, len - KT_SUITE_MAC_LEN);
-		if (equal_ct(want, msg + len - KT_SUITE_MAC_LEN, KT_SUITE_MAC_LEN))
+		if (kt_equal_ct(want, msg + len - KT_SUITE_MAC_LEN, KT_SUITE_MAC_LEN))
 			st = KT_MACS_VALID_COOKIE;
 		kt_wipe(cookie, sizeof(cookie));
 	}

@@ -39,6 +39,16 @@ void kt_wipe(void *p, size_t len)
 		explicit_bzero(p, len);
 }
 
+bool kt_equal_ct(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
 /*
  * The DRBG. wolfCrypt (as built here, without WOLFSSL_GETRANDOM) seeds it
  * by opening /dev/urandom, at instantiation and again at every reseed

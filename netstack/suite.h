@@ -17,6 +17,7 @@
 #ifndef KT_SUITE_H
 #define KT_SUITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,9 @@ const struct kt_suite *kt_suite_find(const char *name);	/* NULL if unknown */
 void kt_must(int ret);
 int kt_random(void *buf, size_t len) __attribute__((warn_unused_result));
 void kt_wipe(void *p, size_t len);	/* wipe that the compiler cannot elide */
+/* Constant time: the comparison must not tell an attacker how many bytes
+ * of a forged MAC were right. */
+bool kt_equal_ct(const void *a, const void *b, size_t n);
 
 /* For suite-*.c only: fn runs with that DRBG (a WC_RNG), under the lock
  * kt_random takes, for the wolfCrypt calls that want one. fn must not

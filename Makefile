@@ -81,7 +81,7 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 	netstack/replay.c netstack/allowedips.c netstack/ratelimiter.c \
 	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
 	netstack/noise.c netstack/cookie.c netstack/device.c \
-	netstack/tunio.c netstack/keys.c
+	netstack/tunio.c netstack/keys.c netstack/bfd.c netstack/bfdio.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
@@ -103,7 +103,7 @@ AUTOCONF := $(B)/include/generated/autoconf.h
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 # Programs the integration tests drive against real peers.
 TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun \
-	$(B)/tests/interop/polnft
+	$(B)/tests/interop/polnft $(B)/tests/interop/kybfd
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \

@@ -93,6 +93,8 @@ POLICY_SRCS += policy/nfttag.c firmware/polstore.c firmware/policyd.c
 LIB_SRCS += $(POLICY_SRCS)
 # Denied-packet events: nflog parsing (engine) and the socket (parent).
 LIB_SRCS += firmware/nflog.c firmware/edeny.c firmware/denials.c
+# BFD on the tunnel paths, in the engine.
+LIB_SRCS += firmware/ebfd.c
 KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
 CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

@@ -290,6 +290,27 @@ static int dummy_udp_open(struct sys *s, int family, uint16_t port,
 	return kt_udp_open(family, 0, NULL);
 }
 
+/* One end of a datagram socketpair whose other end is closed: the engine
+ * reads it as it would the real socket (nothing arrives), and what it
+ * sends fails and is counted, so a host running tests never puts BFD on
+ * its own network. */
+static int dummy_bfd_open(struct sys *s, const struct kt_addr *local,
+			  const char *ifname, bool rx)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "bfd_open"), sv[2];
+
+	(void)local;
+	(void)ifname;
+	(void)rx;
+	if (err)
+		return err;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	close(sv[1]);
+	return sv[0];
+}
+
 static int dummy_nflog_open(struct sys *s, uint16_t group)
 {
 	struct dummy_priv *p = s->priv;
@@ -345,6 +366,7 @@ const struct sys_ops sys_dummy_ops = {
 	.tun_open = dummy_tun_open,
 	.tun_close = dummy_tun_close,
 	.udp_open = dummy_udp_open,
+	.bfd_open = dummy_bfd_open,
 	.nflog_open = dummy_nflog_open,
 	.events_fd = dummy_events_fd,
 	.events_read = dummy_events_read,

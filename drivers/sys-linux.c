@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bfdio.h"
 #include "nflog.h"
 #include "tunio.h"
 
@@ -346,6 +347,16 @@ static int linux_udp_open(struct sys *s, int family, uint16_t port,
 /* The socket is opened here, in the parent, because binding an nflog
  * group needs CAP_NET_ADMIN; the engine, which reads and parses what
  * arrives on it, gets a duplicate. */
+static int linux_bfd_open(struct sys *s, const struct kt_addr *local,
+			  const char *ifname, bool rx)
+{
+	uint16_t port;
+
+	(void)s;
+	return rx ? kt_bfdio_open_rx(local->family, local, ifname) :
+		    kt_bfdio_open_tx(local->family, local, NULL, ifname, &port);
+}
+
 static int linux_nflog_open(struct sys *s, uint16_t group)
 {
 	char buf[KT_NFLOG_CONFIG_BUF];
@@ -498,6 +509,7 @@ const struct sys_ops sys_linux_ops = {
 	.tun_open = linux_tun_open,
 	.tun_close = linux_tun_close,
 	.udp_open = linux_udp_open,
+	.bfd_open = linux_bfd_open,
 	.nflog_open = linux_nflog_open,
 	.events_fd = linux_events_fd,
 	.events_read = linux_events_read,

@@ -55,6 +55,11 @@ struct sys_ops {
 	 * so that what it sends leaves through that line only. */
 	int (*udp_open)(struct sys *s, int family, uint16_t port,
 			const char *ifname);
+	/* A path's BFD socket on tunnel interface `ifname`, from `local`
+	 * (netstack/bfdio.h): rx listens on port 3784, tx sends from RFC
+	 * 5881's source ports with TTL 255. */
+	int (*bfd_open)(struct sys *s, const struct kt_addr *local,
+			const char *ifname, bool rx);
 	/* A non-blocking NETLINK_NETFILTER socket bound to nflog `group`,
 	 * copying the start of each packet (firmware/nflog.h); -EBUSY when
 	 * another listener holds the group. */
@@ -97,6 +102,9 @@ static inline void sys_tun_close(struct sys *s, const char *name, int fd)
 static inline int sys_udp_open(struct sys *s, int family, uint16_t port,
 			       const char *ifname)
 { return s->ops->udp_open(s, family, port, ifname); }
+static inline int sys_bfd_open(struct sys *s, const struct kt_addr *local,
+			       const char *ifname, bool rx)
+{ return s->ops->bfd_open(s, local, ifname, rx); }
 static inline int sys_nflog_open(struct sys *s, uint16_t group)
 { return s->ops->nflog_open(s, group); }
 static inline int sys_events_fd(struct sys *s)

@@ -289,10 +289,33 @@ static int f_line_gateway(struct kt_yw *w, yaml_node_t *v, const char *p,
 	return 0;
 }
 
+static int f_line_bfd_interval(struct kt_yw *w, yaml_node_t *v, const char *p,
+			       void *o)
+{
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 10, 10000, &u);
+
+	if (!r)
+		((struct kt_line *)o)->bfd_interval_ms = (uint16_t)u;
+	return r;
+}
+
+static int f_line_bfd_mult(struct kt_yw *w, yaml_node_t *v, const char *p,
+			   void *o)
+{
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 1, 50, &u);
+
+	if (!r)
+		((struct kt_line *)o)->bfd_multiplier = (uint8_t)u;
+	return r;
+}
+
 static int f_line(struct kt_yw *w, yaml_node_t *v, const char *p,
 		  size_t i, void *o)
 {
 	struct ctx *c = w->user;
+	struct kt_line *l = &c->cfg->lines[i];
 	/* address before gateway: the gateway is checked against it. */
 	static const struct kt_yw_field f[] = {
 		{ "name", true, f_line_name },
@@ -300,14 +323,25 @@ static int f_line(struct kt_yw *w, yaml_node_t *v, const char *p,
 		{ "port", true, f_line_port },
 		{ "address", true, f_line_address },
 		{ "gateway", true, f_line_gateway },
+		{ "bfd-interval-ms", false, f_line_bfd_interval },
+		{ "bfd-multiplier", false, f_line_bfd_mult },
 	};
 	int r;
 
 	(void)o;
-	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), &c->cfg->lines[i]);
-	if (!r)
-		c->cfg->n_lines = i + 1;
-	return r;
+	r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), l);
+	if (r)
+		return r;
+	/* A closed line is detected fast; a best-effort line, whose loss
+	 * and delay vary, is given more slack before a path counts as down. */
+	if (!l->bfd_interval_ms)
+		l->bfd_interval_ms = l->kind == KT_LINE_CLOSED ?
+			CONFIG_BFD_CLOSED_INTERVAL_MS : CONFIG_BFD_BEST_EFFORT_INTERVAL_MS;
+	if (!l->bfd_multiplier)
+		l->bfd_multiplier = l->kind == KT_LINE_CLOSED ?
+			CONFIG_BFD_CLOSED_MULTIPLIER : CONFIG_BFD_BEST_EFFORT_MULTIPLIER;
+	c->cfg->n_lines = i + 1;
+	return 0;
 }
 
 static int f_lines(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)

@@ -26,6 +26,9 @@
 #define KT_PUB_MAX 65		/* longest public key (P-256, uncompressed) */
 #define KT_TUNNEL_MTU_DEFAULT 1420
 #define KT_KEEPALIVE_SITE_DEFAULT 25
+/* Every tunnel interface kyotend makes starts so (kt-hH-lL on a site,
+ * kt-lL on a hub); the policy accepts BFD on these and no others. */
+#define KT_TUNNEL_IFNAME_PREFIX "kt-"
 
 enum kt_role { KT_ROLE_SITE, KT_ROLE_HUB };
 enum kt_line_kind { KT_LINE_CLOSED, KT_LINE_BEST_EFFORT };
@@ -45,6 +48,11 @@ struct kt_line {
 	char ifname[IF_NAMESIZE];	/* resolved through the board's port map */
 	struct kt_prefix address;
 	struct kt_addr gateway;
+	/* BFD on every tunnel path over this line (netstack/bfd.h): the
+	 * interval we send at and ask to receive at while Up, and the
+	 * detection multiplier. Defaults by kind (Kconfig BFD_*). */
+	uint16_t bfd_interval_ms;
+	uint8_t bfd_multiplier;
 };
 
 struct kt_endpoint {

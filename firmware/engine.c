@@ -38,12 +38,12 @@
 
 #define ENGINE_ALLOWED (KT_MSG_BIT(KT_MSG_HELLO) | KT_MSG_BIT(KT_MSG_LOG) | \
 			KT_MSG_BIT(KT_MSG_PONG) | KT_MSG_BIT(KT_MSG_TUN_STATS) | \
-			KT_MSG_BIT(KT_MSG_DENY_STATS))
+			KT_MSG_BIT(KT_MSG_DENY_STATS) | KT_MSG_BIT(KT_MSG_BFD_STATE))
 #define PARENT_ALLOWED (KT_MSG_BIT(KT_MSG_PING) | \
 			KT_MSG_BIT(KT_MSG_CONFIG_BEGIN) | \
 			KT_MSG_BIT(KT_MSG_CONFIG_DONE) | KT_MSG_BIT(KT_MSG_SHUTDOWN) | \
 			KT_MSG_BIT(KT_MSG_TUN_DEVICE) | KT_MSG_BIT(KT_MSG_TUN_SOCKET) | \
-			KT_MSG_BIT(KT_MSG_TUN_PEER) | \
+			KT_MSG_BIT(KT_MSG_TUN_PEER) | KT_MSG_BIT(KT_MSG_BFD_SOCKET) | \
 			KT_MSG_BIT(KT_MSG_DENY_SOCKET) | \
 			KT_MSG_BIT(KT_MSG_DENY_SEGMENT))
 
@@ -270,6 +270,15 @@ static void on_child_msg(struct kt_fd *h, uint32_t events)
 		break;
 	case KT_MSG_DENY_STATS:
 		kt_denials_stats(d, (const struct kt_msg_deny_stats *)(void *)m.data);
+		break;
+	case KT_MSG_BFD_STATE:
+		/* Checked against the set like counters; a refusal is the
+		 * child's fault, counted as a malformed message. */
+		if (kt_tunnels_bfd_state(d, (const struct kt_msg_bfd_state *)(void *)m.data)) {
+			c->bad_msgs++;
+			log_warnx("MSG_REFUSED", "refused a path state from the %s: "
+				  "not a path of the running set", c->role);
+		}
 		break;
 	case KT_MSG_PONG: {
 		uint64_t cookie;
@@ -592,6 +601,9 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 	case KT_MSG_TUN_PEER:
 		etun_peer((const struct kt_msg_tun_peer *)(void *)m.data);
 		break;
+	case KT_MSG_BFD_SOCKET:
+		etun_bfd_socket((const struct kt_msg_bfd_socket *)(void *)m.data, m.fd);
+		break;
 	case KT_MSG_DENY_SOCKET:
 		edeny_socket((const struct kt_msg_deny_socket *)(void *)m.data, m.fd);
 		break;
@@ -633,6 +645,13 @@ static int send_to_parent(uint16_t type, const void *p, size_t len)
 	if (!ioctl(ENGINE_FD, SIOCOUTQ, &queued) && queued > (int)(2 * len + 4096))
 		return -EBUSY;
 	return kt_msg_try_send(ENGINE_FD, type, 0, p, len, -1);
+}
+
+/* The same, waiting for room: for what must not be lost (a path's
+ * state change), as log entries do. */
+static int send_wait_to_parent(uint16_t type, const void *p, size_t len)
+{
+	return kt_msg_send(ENGINE_FD, type, 0, p, len, -1);
 }
 
 static void want_write(bool on)
@@ -684,7 +703,7 @@ int engine_main(void)
 	hello.chrooted = eng.chrooted;
 	hello.no_new_privs = eng.no_new_privs;
 	snprintf(hello.role, sizeof(hello.role), "engine");
-	if (etun_init(&eng.loop, send_to_parent, want_write) ||
+	if (etun_init(&eng.loop, send_to_parent, send_wait_to_parent, want_write) ||
 	    edeny_init(&eng.loop, send_to_parent))
 		return 1;
 	kt_msg_send(ENGINE_FD, KT_MSG_HELLO, 0, &hello, sizeof(hello), -1);

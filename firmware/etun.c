@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "ebfd.h"
 #include "log.h"
 #include "suite.h"
 #include "tunio.h"
@@ -29,15 +30,18 @@ struct etun_dev {
 	uint16_t keepalive_s;
 	bool initiate;
 	uint32_t rekey_after_ms;
+	uint8_t bfd_multiplier;		/* 0: no BFD */
+	uint32_t bfd_interval_us;
 	uint32_t n_peers, n_got;
 	struct kt_msg_tun_peer *staged;	/* per peer; hold PSKs, wiped */
 	/* What it was made from (keys included) and on which kernel
 	 * objects: a new set's device equal in both keeps running. */
 	uint8_t digest[32];
-	dev_t tun_dev, udp_dev;
-	ino_t tun_ino, udp_ino;
+	dev_t tun_dev, udp_dev, bfd_dev[2];
+	ino_t tun_ino, udp_ino, bfd_ino[2];
 	/* running */
 	bool up;
+	struct ebfd_dev bfd;		/* its fds: -1 until BFD_SOCKET */
 	struct kt_device dev;
 	struct kt_tunio io;
 	struct kt_peer **peers;		/* by the parent's peer index */
@@ -46,6 +50,7 @@ struct etun_dev {
 static struct {
 	struct kt_loop *loop;
 	int (*send)(uint16_t type, const void *p, size_t len);
+	int (*send_wait)(uint16_t type, const void *p, size_t len);
 	void (*want_write)(bool on);
 	/* Allocated, never moved: the loop and the device hold pointers
 	 * into them. */
@@ -67,6 +72,11 @@ static void dev_free(struct etun_dev *e)
 {
 	if (!e)
 		return;
+	ebfd_stop(&e->bfd);
+	if (e->bfd.rx_fd >= 0)
+		close(e->bfd.rx_fd);
+	if (e->bfd.tx_fd >= 0)
+		close(e->bfd.tx_fd);
 	if (e->up) {
 		kt_tunio_uninit(&e->io);	/* closes both descriptors */
 		kt_device_uninit(&e->dev);
@@ -96,13 +106,34 @@ static void set_clear(struct etun_dev **set)
 static void send_stats(struct kt_timer *t);
 static void stats_busy_retry(struct kt_timer *t);
 
+/* A path's state change goes to the parent at once, and waits for room:
+ * it is what failover acts on. */
+static void bfd_report(struct kt_msg_bfd_state *m)
+{
+	struct etun_dev *e = m->device < KT_MSG_TUN_DEVICES ? et.cur[m->device] : NULL;
+
+	m->tun_generation = et.generation;
+	if (et.send_wait)
+		et.send_wait(KT_MSG_BFD_STATE, m, sizeof(*m));
+	/* A path that went down may have lost its session with it (a hub
+	 * that restarted has no keys for it any more): a site handshakes at
+	 * once rather than after the whitepaper's 15 s of silence, and then
+	 * every rekey timeout while the path stays down (send_stats). */
+	if (e && e->up && e->initiate && m->old_state == KT_BFD_UP &&
+	    m->peer < e->n_peers && e->peers[m->peer]->has_endpoint)
+		kt_peer_initiate(e->peers[m->peer]);
+}
+
 int etun_init(struct kt_loop *loop,
 	      int (*send)(uint16_t type, const void *p, size_t len),
+	      int (*send_wait)(uint16_t type, const void *p, size_t len),
 	      void (*want_write)(bool on))
 {
 	memset(&et, 0, sizeof(et));
 	et.loop = loop;
 	et.send = send;
+	et.send_wait = send_wait;
+	ebfd_init(bfd_report);
 	et.want_write = want_write;
 	et.stats.cb = send_stats;
 	et.busy.cb = stats_busy_retry;
@@ -176,6 +207,9 @@ int etun_device(const struct kt_msg_tun_device *m, int fd)
 	et.next[m->index] = e;
 	e->suite = kt_suite_find(m->suite);
 	e->udp_fd = -1;
+	e->bfd.rx_fd = e->bfd.tx_fd = -1;
+	e->bfd_multiplier = m->bfd_multiplier;
+	e->bfd_interval_us = m->bfd_interval_us;
 	e->tun_fd = fd;
 	snprintf(e->ifname, sizeof(e->ifname), "%s", m->ifname);
 	memcpy(e->priv, m->private_key, sizeof(e->priv));
@@ -193,6 +227,24 @@ int etun_socket(const struct kt_msg_tun_socket *m, int fd)
 		return refuse(fd, "socket for device %u, which is not staged "
 			      "or has one", m->device);
 	et.next[m->device]->udp_fd = fd;
+	return 0;
+}
+
+int etun_bfd_socket(const struct kt_msg_bfd_socket *m, int fd)
+{
+	struct etun_dev *e;
+	int *slot;
+
+	if (!et.staging || m->device >= KT_MSG_TUN_DEVICES || !et.next[m->device] ||
+	    m->rx > 1)
+		return refuse(fd, "BFD socket for device %u, which is not staged",
+			      m->device);
+	e = et.next[m->device];
+	slot = m->rx ? &e->bfd.rx_fd : &e->bfd.tx_fd;
+	if (*slot >= 0)
+		return refuse(fd, "%s: a second BFD %s socket", e->ifname,
+			      m->rx ? "receive" : "send");
+	*slot = fd;
 	return 0;
 }
 
@@ -246,6 +298,46 @@ static bool endpoint_of(const struct kt_msg_sockaddr *s,
 		return false;
 	}
 	return s->port != 0;
+}
+
+/* BFD on every peer of a running device, to the peer's tunnel address
+ * (its first allowed prefix, a host route). Without it the device still
+ * carries traffic; the paths show BFD as off. */
+static void bfd_start(struct etun_dev *e)
+{
+	struct kt_bfd_config cfg = {
+		.desired_min_tx_us = e->bfd_interval_us,
+		.required_min_rx_us = e->bfd_interval_us,
+		.detect_mult = e->bfd_multiplier,
+	};
+	struct kt_addr *peers;
+	struct kt_prefix pf;
+	const char *why;
+	int err;
+
+	if (!e->bfd_multiplier || e->bfd.rx_fd < 0 || e->bfd.tx_fd < 0)
+		return;
+	if (kt_bfd_config_check(&cfg, &why)) {
+		log_errx("BFD_CONFIG", "%s: no BFD: %s", e->ifname, why);
+		return;
+	}
+	peers = calloc(e->n_peers ? e->n_peers : 1, sizeof(*peers));
+	if (!peers) {
+		log_errx("BFD_CONFIG", "%s: no BFD: out of memory", e->ifname);
+		return;
+	}
+	for (uint32_t i = 0; i < e->n_peers; i++) {
+		if (!e->staged[i].n_allowed || !prefix_of(&e->staged[i], 0, &pf)) {
+			log_errx("BFD_CONFIG", "%s: no BFD: peer %s has no address",
+				 e->ifname, e->staged[i].name);
+			free(peers);
+			return;
+		}
+		peers[i] = pf.addr;
+	}
+	if ((err = ebfd_start(&e->bfd, et.loop, 0, &cfg, peers, e->n_peers)))
+		log_errx("BFD_CONFIG", "%s: no BFD: %s", e->ifname, strerror(-err));
+	free(peers);
 }
 
 /* Turns a staged device into a running one; false (and the reason
@@ -308,6 +400,7 @@ static bool dev_start(struct etun_dev *e)
 		return false;
 	}
 	e->up = true;
+	bfd_start(e);
 	kt_wipe(e->staged, e->n_peers * sizeof(*e->staged));
 	free(e->staged);
 	e->staged = NULL;
@@ -339,6 +432,10 @@ static void dev_identify(struct etun_dev *e)
 	wc_Sha256Update(&h, (const uint8_t *)&e->rekey_after_ms,
 			sizeof(e->rekey_after_ms));
 	wc_Sha256Update(&h, (const uint8_t *)&e->n_peers, sizeof(e->n_peers));
+	wc_Sha256Update(&h, (const uint8_t *)&e->bfd_multiplier,
+			sizeof(e->bfd_multiplier));
+	wc_Sha256Update(&h, (const uint8_t *)&e->bfd_interval_us,
+			sizeof(e->bfd_interval_us));
 	for (uint32_t i = 0; i < e->n_got && e->staged; i++) {
 		/* Its device index may differ between sets. */
 		wc_Sha256Update(&h, (const uint8_t *)&zero, sizeof(zero));
@@ -356,13 +453,21 @@ static void dev_identify(struct etun_dev *e)
 		e->udp_dev = st.st_dev;
 		e->udp_ino = st.st_ino;
 	}
+	for (int k = 0; k < 2; k++)
+		if ((k ? e->bfd.tx_fd : e->bfd.rx_fd) >= 0 &&
+		    !fstat(k ? e->bfd.tx_fd : e->bfd.rx_fd, &st)) {
+			e->bfd_dev[k] = st.st_dev;
+			e->bfd_ino[k] = st.st_ino;
+		}
 }
 
 static bool dev_same(const struct etun_dev *a, const struct etun_dev *b)
 {
 	return !memcmp(a->digest, b->digest, sizeof(a->digest)) &&
 	       a->tun_dev == b->tun_dev && a->tun_ino == b->tun_ino &&
-	       a->udp_dev == b->udp_dev && a->udp_ino == b->udp_ino;
+	       a->udp_dev == b->udp_dev && a->udp_ino == b->udp_ino &&
+	       !memcmp(a->bfd_dev, b->bfd_dev, sizeof(a->bfd_dev)) &&
+	       !memcmp(a->bfd_ino, b->bfd_ino, sizeof(a->bfd_ino));
 }
 
 void etun_done(const struct kt_msg_config *c)
@@ -419,6 +524,10 @@ void etun_done(const struct kt_msg_config *c)
 	}
 	memcpy(et.cur, run, sizeof(run));
 	et.generation = c->tun_generation;
+	/* A kept device may have a new index: its paths report under it. */
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++)
+		if (et.cur[i])
+			et.cur[i]->bfd.device = (uint32_t)i;
 	log_notice("TUNNELS_UP", "tunnel set %u: %zu of %zu devices running "
 		   "(%zu kept, %zu started), %zu peers%s", et.generation,
 		   kept + started, staged, kept, started, peers,
@@ -465,6 +574,7 @@ static void stats_fill(struct kt_msg_tun_stats *st, size_t dev, uint32_t peer)
 		for (int d = 0; d < KT_DROP_COUNT; d++)
 			st->drops[d] = p->stats.drops[d];
 		stats_endpoint(p, &st->endpoint);
+		ebfd_fill(&e->bfd, peer, st);
 	}
 }
 
@@ -529,11 +639,13 @@ static void stats_busy_retry(struct kt_timer *t)
 	stats_pump();
 }
 
-/* Every second: a new handshake on a site's path that has no session,
- * and each path's counters to the parent (which shows them). The
- * whitepaper's initiator gives up after REKEY_ATTEMPT_TIME until traffic
- * asks again; a branch box keeps its paths up whether or not traffic
- * flows, so that failover always has somewhere to go. */
+/* Every second: a new handshake on a site's path that has no session or
+ * whose BFD is not up (kt_peer_initiate sends one per rekey timeout at
+ * most), the paths' round-trip probes, and each path's counters to the
+ * parent (which shows them). The whitepaper's initiator gives up after
+ * REKEY_ATTEMPT_TIME until traffic asks again; a branch box keeps its
+ * paths up whether or not traffic flows, so that failover always has
+ * somewhere to go. */
 static void send_stats(struct kt_timer *t)
 {
 	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
@@ -541,8 +653,12 @@ static void send_stats(struct kt_timer *t)
 
 		for (uint32_t p = 0; e && e->initiate && p < e->n_peers; p++)
 			if (e->peers[p]->has_endpoint &&
-			    !kt_peer_has_session(e->peers[p]))
+			    (!kt_peer_has_session(e->peers[p]) ||
+			     (p < e->bfd.n_paths &&
+			      e->bfd.paths[p].s.session_state != KT_BFD_UP)))
 				kt_peer_initiate(e->peers[p]);
+		if (e)
+			ebfd_tick(&e->bfd);
 	}
 	/* A round the parent has not taken in yet is not doubled. */
 	if (!et.round) {

@@ -18,10 +18,12 @@
 
 /* send: how counters reach the parent, without waiting (-EAGAIN when
  * the channel is full, -EBUSY when it should be left to others for a
- * moment); want_write: ask for etun_writable() once it has room again
+ * moment); send_wait: the same, waiting for room (path state changes);
+ * want_write: ask for etun_writable() once it has room again
  * (or stop asking). */
 int etun_init(struct kt_loop *loop,
 	      int (*send)(uint16_t type, const void *p, size_t len),
+	      int (*send_wait)(uint16_t type, const void *p, size_t len),
 	      void (*want_write)(bool on));
 void etun_uninit(void);
 /* The channel to the parent has room: send the rest of the counters. */
@@ -32,6 +34,7 @@ void etun_begin(const struct kt_msg_config *c);
 int etun_device(const struct kt_msg_tun_device *m, int fd);
 int etun_socket(const struct kt_msg_tun_socket *m, int fd);
 int etun_peer(const struct kt_msg_tun_peer *m);
+int etun_bfd_socket(const struct kt_msg_bfd_socket *m, int fd);
 void etun_done(const struct kt_msg_config *c);
 
 #endif

@@ -478,19 +478,67 @@ static void print_tunnels(json_t *t)
 	}
 }
 
+/* "1.2" ms from a JSON number of µs; "-" when there is none. */
+static const char *ms(json_t *v, char *buf, size_t len)
+{
+	if (!json_is_integer(v))
+		return "-";
+	snprintf(buf, len, "%.1f", (double)json_integer_value(v) / 1000);
+	return buf;
+}
+
+static void print_paths(json_t *t)
+{
+	json_t *p;
+	size_t i;
+
+	if (!json_is_true(json_object_get(t, "enabled"))) {
+		printf(_("No tunnels configured.\n"));
+		return;
+	}
+	printf(_("%-9s %-12s %-10s %-11s %-10s %-9s %-8s %-20s %-8s %-6s %s\n"),
+	       _("PATH"), _("PEER"), _("LINE"), _("KIND"), _("BFD"), _("SINCE"),
+	       _("DETECT"), _("RTT AVG/MIN/MAX"), _("JITTER"), _("LOST"), _("CAUSE"));
+	json_array_foreach(json_object_get(t, "paths"), i, p) {
+		json_t *b = json_object_get(p, "bfd"), *r = json_object_get(b, "rtt");
+		char since[24] = "-", det[16] = "-", rtt[48], jit[16], b1[16], b2[16],
+		     b3[16];
+		const char *diag = str(b, "diag");
+
+		if (json_is_number(json_object_get(b, "since-s")))
+			snprintf(since, sizeof(since), _("%.0fs ago"),
+				 json_number_value(json_object_get(b, "since-s")));
+		if (json_is_number(json_object_get(b, "detect-ms")))
+			snprintf(det, sizeof(det), "%.0fms",
+				 json_number_value(json_object_get(b, "detect-ms")));
+		snprintf(rtt, sizeof(rtt), "%s/%s/%s", ms(json_object_get(r, "avg-us"), b1, sizeof(b1)),
+			 ms(json_object_get(r, "min-us"), b2, sizeof(b2)),
+			 ms(json_object_get(r, "max-us"), b3, sizeof(b3)));
+		snprintf(jit, sizeof(jit), "%s", ms(json_object_get(r, "jitter-us"), b1, sizeof(b1)));
+		printf("%-9s %-12s %-10s %-11s %-10s %-9s %-8s %-20s %-8s %-6lld %s\n",
+		       str(p, "interface"), str(p, "peer"), str(p, "line"),
+		       str(p, "line-kind"), str(b, "state"), since, det, rtt, jit,
+		       num(r, "lost"), !strcmp(diag, "none") ? "-" : diag);
+	}
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	bool as_json = argc > 2 && !strcmp(argv[2], "--json");
+	bool paths = argc > 1 && !strcmp(argv[1], "paths");
 	json_t *j, *t;
 
-	if (argc < 2 || strcmp(argv[1], "tunnels") || argc > (as_json ? 3 : 2)) {
-		fprintf(stderr, _("Usage: kyotenctl show tunnels [--json]\n"));
+	if (argc < 2 || (strcmp(argv[1], "tunnels") && !paths) ||
+	    argc > (as_json ? 3 : 2)) {
+		fprintf(stderr, _("Usage: kyotenctl show tunnels|paths [--json]\n"));
 		return EXIT_USAGE;
 	}
 	j = request(KT_CTL_STATUS, 0);
 	t = json_object_get(j, "tunnels");
 	if (as_json)
-		print_json(t ? t : json_null());
+		print_json(!t ? json_null() : paths ? json_object_get(t, "paths") : t);
+	else if (paths)
+		print_paths(t);
 	else
 		print_tunnels(t);
 	json_decref(j);
@@ -512,7 +560,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "status", cmd_status, "show the box: site, processes, ports [--json]" },
-	{ "show", cmd_show, "show tunnels: every path's peer, line, session, counters [--json]" },
+	{ "show", cmd_show, "show tunnels: every path's peer, line, session, counters; show paths: BFD state, cause, RTT, jitter, lost probes [--json]" },
 	{ "log", cmd_log, "show the newest log entries [-n N] [--json|--rfc5424]" },
 	{ "reload", cmd_reload, "re-read the site configuration" },
 	{ "check-config", cmd_check_config, "check a site configuration FILE" },

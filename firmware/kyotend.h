@@ -127,6 +127,8 @@ void kyotend_reap(struct kyotend *d);
 /* modules.c: the tunnels module's links to the engine */
 void kt_tunnels_send(struct kyotend *d);
 void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b);
+/* 0, or -EINVAL when the message does not fit the running set. */
+int kt_tunnels_bfd_state(struct kyotend *d, const struct kt_msg_bfd_state *m);
 /* modules.c: denied-packet events. send: what the engine lacks
  * (everything: a fresh engine); policy: the running policy changed
  * (NULL: none), sent to the engine at once. */

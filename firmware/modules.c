@@ -52,6 +52,11 @@ void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b)
 	tunnels_stats_batch(&d->tunnels, b, kt_loop_now(&d->loop));
 }
 
+int kt_tunnels_bfd_state(struct kyotend *d, const struct kt_msg_bfd_state *m)
+{
+	return tunnels_bfd_state(&d->tunnels, m, kt_loop_now(&d->loop));
+}
+
 static void tunnels_retry(struct kt_timer *t)
 {
 	struct kyotend *d = container_of(t, struct kyotend, tunnels.retry);

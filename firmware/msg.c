@@ -25,6 +25,8 @@ static const struct {
 	[KT_MSG_DENY_SOCKET] = { "deny-socket", sizeof(struct kt_msg_deny_socket), true },
 	[KT_MSG_DENY_SEGMENT] = { "deny-segment", sizeof(struct kt_msg_deny_segment), false },
 	[KT_MSG_DENY_STATS] = { "deny-stats", sizeof(struct kt_msg_deny_stats), false },
+	[KT_MSG_BFD_SOCKET] = { "bfd-socket", sizeof(struct kt_msg_bfd_socket), true },
+	[KT_MSG_BFD_STATE] = { "bfd-state", sizeof(struct kt_msg_bfd_state), false },
 };
 
 _Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,

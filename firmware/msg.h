@@ -40,6 +40,9 @@ enum kt_msg_type {
 	KT_MSG_DENY_SOCKET,	/* parent -> engine: the bound nflog socket fd */
 	KT_MSG_DENY_SEGMENT,	/* parent -> engine: a segment of the policy */
 	KT_MSG_DENY_STATS,	/* engine -> parent: counts per segment pair */
+	/* BFD on every tunnel path (netstack/bfd.h), with the tunnel set: */
+	KT_MSG_BFD_SOCKET,	/* parent -> engine: a device's BFD socket fd */
+	KT_MSG_BFD_STATE,	/* engine -> parent: a path changed state */
 	KT_MSG_TYPE_COUNT
 };
 
@@ -88,12 +91,29 @@ struct kt_msg_tun_device {		/* fd: the TUN interface */
 	uint8_t private_key[32];	/* wiped by both sides after use */
 	uint16_t keepalive_s;
 	uint8_t initiate;		/* start handshakes at once (sites) */
-	uint8_t pad;
+	uint8_t bfd_multiplier;		/* 0: no BFD on this device's paths */
 	uint32_t rekey_after_ms;	/* 0: the whitepaper's; tests only */
+	uint32_t bfd_interval_us;	/* desired TX = required RX while Up */
 };
 
 struct kt_msg_tun_socket {		/* fd: UDP, bound to the line */
 	uint32_t device;
+};
+
+/* fd: UDP, bound to the device's interface: rx on port 3784, or tx from
+ * RFC 5881's source range with TTL 255 (netstack/bfdio.h). */
+struct kt_msg_bfd_socket {
+	uint32_t device;
+	uint8_t rx;
+	uint8_t pad[3];
+};
+
+/* A path's BFD session changed state (at once; counters come with
+ * TUN_STATS). */
+struct kt_msg_bfd_state {
+	uint32_t tun_generation, device, peer;
+	uint8_t old_state, new_state;	/* enum kt_bfd_state */
+	uint8_t diag, remote_diag;	/* enum kt_bfd_diag: ours, the peer's */
 };
 
 struct kt_msg_tun_peer {
@@ -116,16 +136,25 @@ struct kt_msg_tun_peer {
 struct kt_msg_tun_stats {
 	uint32_t tun_generation, device, peer;
 	uint8_t has_session;		/* a current keypair to send with */
-	uint8_t pad[3];
+	uint8_t bfd_state;		/* enum kt_bfd_state; 0xff: no BFD */
+	uint8_t bfd_diag, bfd_remote_diag;
 	int64_t last_handshake;		/* realtime seconds; 0: never */
 	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets, handshakes;
 	uint64_t drops[KT_MSG_TUN_DROPS];
 	struct kt_msg_sockaddr endpoint;
+	/* BFD: control packets in, out and refused (all reasons), the
+	 * detection time and transmit interval in force, and round trips
+	 * (Poll/Final, one a second) over the last KT_BFD_RTT_WINDOW. */
+	uint64_t bfd_rx, bfd_tx, bfd_bad, bfd_ups, bfd_downs;
+	uint32_t bfd_detect_us, bfd_tx_us;
+	uint32_t rtt_last_us, rtt_min_us, rtt_avg_us, rtt_max_us, rtt_jitter_us;
+	uint32_t rtt_samples, probes_lost;	/* in the window */
+	uint32_t pad2;
 };
 
-/* The engine reports paths in batches: a hub's 400 paths are 26 records
+/* The engine reports paths in batches: a hub's 400 paths are 34 records
  * a second, not 402. */
-#define KT_MSG_TUN_STATS_BATCH 16
+#define KT_MSG_TUN_STATS_BATCH 12
 
 struct kt_msg_tun_stats_batch {
 	uint32_t n;			/* entries used: 1..KT_MSG_TUN_STATS_BATCH */

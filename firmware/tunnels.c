@@ -16,6 +16,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "bfd.h"
 #include "device.h"
 #include "keys.h"
 #include "log.h"
@@ -30,10 +31,11 @@ void tunnels_ifname(char out[IF_NAMESIZE], int hub, unsigned line)
 {
 	/* Indexes are below KT_MAX_HUBS and KT_MAX_LINES: one digit. */
 	if (hub >= 0)
-		snprintf(out, IF_NAMESIZE, "kt-h%u-l%u", (unsigned)(hub + 1) % 10,
-			 (line + 1) % 10);
+		snprintf(out, IF_NAMESIZE, KT_TUNNEL_IFNAME_PREFIX "h%u-l%u",
+			 (unsigned)(hub + 1) % 10, (line + 1) % 10);
 	else
-		snprintf(out, IF_NAMESIZE, "kt-l%u", (line + 1) % 10);
+		snprintf(out, IF_NAMESIZE, KT_TUNNEL_IFNAME_PREFIX "l%u",
+			 (line + 1) % 10);
 }
 
 static void keys_free(struct tun_keys *k);
@@ -55,11 +57,16 @@ static void device_free(struct tunnels *t, struct tun_device *dv, bool close_tun
 		sys_tun_close(t->sys, dv->ifname, dv->tun_fd);
 	if (dv->udp_fd >= 0)
 		close(dv->udp_fd);
+	if (dv->bfd_rx_fd >= 0)
+		close(dv->bfd_rx_fd);
+	if (dv->bfd_tx_fd >= 0)
+		close(dv->bfd_tx_fd);
 	free(dv->routes);
 	free(dv->stats);
 	free(dv->stats_ms);
+	free(dv->bfd);
 	memset(dv, 0, sizeof(*dv));
-	dv->tun_fd = dv->udp_fd = -1;
+	dv->tun_fd = dv->udp_fd = dv->bfd_rx_fd = dv->bfd_tx_fd = -1;
 }
 
 void tunnels_uninit(struct tunnels *t)
@@ -204,7 +211,7 @@ static size_t plan(const struct kt_config *cfg, struct tun_device *out)
 		snprintf(dv->line_ifname, sizeof(dv->line_ifname), "%s",
 			 cfg->lines[dv->line].ifname);
 		dv->family = cfg->lines[dv->line].address.addr.family;
-		dv->tun_fd = dv->udp_fd = -1;
+		dv->tun_fd = dv->udp_fd = dv->bfd_rx_fd = dv->bfd_tx_fd = -1;
 	}
 	return n;
 }
@@ -338,7 +345,26 @@ static int device_open(struct tunnels *t, const struct kt_config *cfg,
 		dv->udp_fd = -1;
 		return -EIO;
 	}
-	return device_kernel(t, cfg, dv) ? -EIO : 0;
+	if (device_kernel(t, cfg, dv))
+		return -EIO;
+	/* BFD needs the tunnel address on the interface (device_kernel). */
+	if (dv->bfd_rx_fd < 0)
+		dv->bfd_rx_fd = sys_bfd_open(t->sys, &cfg->tunnel.address,
+					     dv->ifname, true);
+	if (dv->bfd_tx_fd < 0 && dv->bfd_rx_fd >= 0)
+		dv->bfd_tx_fd = sys_bfd_open(t->sys, &cfg->tunnel.address,
+					     dv->ifname, false);
+	if (dv->bfd_rx_fd < 0 || dv->bfd_tx_fd < 0) {
+		int err = dv->bfd_rx_fd < 0 ? dv->bfd_rx_fd : dv->bfd_tx_fd;
+
+		snprintf(dv->fault, sizeof(dv->fault), "BFD socket on %s: %s",
+			 dv->ifname, strerror(-err));
+		if (dv->bfd_rx_fd >= 0)
+			close(dv->bfd_rx_fd);
+		dv->bfd_rx_fd = dv->bfd_tx_fd = -1;
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Same set, but some devices could not be made last time: try those
@@ -441,15 +467,18 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 		dv->stats = calloc(dv->n_peers ? dv->n_peers : 1, sizeof(*dv->stats));
 		dv->stats_ms = calloc(dv->n_peers ? dv->n_peers : 1,
 				      sizeof(*dv->stats_ms));
-		if (plan_routes(cfg, dv) || !dv->stats || !dv->stats_ms) {
+		dv->bfd = calloc(dv->n_peers ? dv->n_peers : 1, sizeof(*dv->bfd));
+		if (plan_routes(cfg, dv) || !dv->stats || !dv->stats_ms || !dv->bfd) {
 			/* Kept as a fault with nothing behind it (no peers,
 			 * no descriptors): the next change rebuilds it. */
 			free(dv->routes);
 			free(dv->stats);
 			free(dv->stats_ms);
+			free(dv->bfd);
 			dv->routes = NULL;
 			dv->stats = NULL;
 			dv->stats_ms = NULL;
+			dv->bfd = NULL;
 			dv->n_routes = dv->n_peers = 0;
 			snprintf(dv->fault, sizeof(dv->fault), "out of memory");
 			faults++;
@@ -460,6 +489,11 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 			 * remove only the routes the new set does not have. */
 			dv->tun_fd = old->tun_fd;
 			old->tun_fd = -1;
+			/* Its BFD sockets too: a new one could not take
+			 * port 3784 on the interface while they exist. */
+			dv->bfd_rx_fd = old->bfd_rx_fd;
+			dv->bfd_tx_fd = old->bfd_tx_fd;
+			old->bfd_rx_fd = old->bfd_tx_fd = -1;
 			/* Only through an interface it has: a delete with
 			 * no interface would take any path's route. */
 			for (size_t r = 0; old->ifindex > 0 && r < old->n_routes; r++)
@@ -523,9 +557,20 @@ static void send_device(const struct kt_config *cfg, const struct tun_keys *k,
 	memcpy(md.private_key, k->priv, sizeof(md.private_key));
 	md.keepalive_s = cfg->tunnel.keepalive_s;
 	md.initiate = cfg->role == KT_ROLE_SITE;
+	if (dv->bfd_rx_fd >= 0 && dv->bfd_tx_fd >= 0) {
+		md.bfd_multiplier = cfg->lines[dv->line].bfd_multiplier;
+		md.bfd_interval_us = cfg->lines[dv->line].bfd_interval_ms * 1000u;
+	}
 	send(arg, KT_MSG_TUN_DEVICE, &md, sizeof(md), dv->tun_fd);
 	kt_wipe(&md, sizeof(md));
 	send(arg, KT_MSG_TUN_SOCKET, &ms, sizeof(ms), dv->udp_fd);
+	if (dv->bfd_rx_fd >= 0 && dv->bfd_tx_fd >= 0) {
+		struct kt_msg_bfd_socket mb = { .device = (uint32_t)index, .rx = 1 };
+
+		send(arg, KT_MSG_BFD_SOCKET, &mb, sizeof(mb), dv->bfd_rx_fd);
+		mb.rx = 0;
+		send(arg, KT_MSG_BFD_SOCKET, &mb, sizeof(mb), dv->bfd_tx_fd);
+	}
 	for (size_t i = 0; i < dv->n_peers; i++) {
 		const char *name;
 		const struct kt_tunnel_peer *p = peer_of(cfg, dv, i, &name);
@@ -599,6 +644,63 @@ int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 	return 0;
 }
 
+/* What made a path go down, in words for people (the diag's name is in
+ * status for tools). */
+static const char *down_cause(uint8_t diag, uint8_t remote_diag)
+{
+	switch (diag) {
+	case KT_BFD_DIAG_TIME_EXPIRED:
+		return "BFD timeout: nothing heard from the peer for the detection time";
+	case KT_BFD_DIAG_NEIGHBOR_DOWN:
+		return remote_diag == KT_BFD_DIAG_ADMIN_DOWN ?
+		       "the peer took the path down administratively" :
+		       "the peer signalled the path down";
+	case KT_BFD_DIAG_ADMIN_DOWN:
+		return "taken down administratively";
+	default:
+		return kt_bfd_diag_name(diag);
+	}
+}
+
+int tunnels_bfd_state(struct tunnels *t, const struct kt_msg_bfd_state *m,
+		      uint64_t now_ms)
+{
+	const struct kt_config *cfg = t->cfg;
+	struct tun_device *dv;
+	struct tun_bfd *b;
+	const char *name;
+
+	if (m->tun_generation != t->generation)
+		return 0;	/* about a set already replaced */
+	if (m->device >= t->n_dev || m->peer >= t->dev[m->device].n_peers ||
+	    m->old_state > KT_BFD_UP || m->new_state > KT_BFD_UP ||
+	    m->old_state == m->new_state || m->diag >= KT_BFD_DIAG_COUNT ||
+	    m->remote_diag > 31 || !t->dev[m->device].bfd)
+		return -EINVAL;
+	dv = &t->dev[m->device];
+	b = &dv->bfd[m->peer];
+	b->state = m->new_state;
+	b->diag = m->diag;
+	b->remote_diag = m->remote_diag;
+	b->reported = true;
+	b->since_ms = now_ms;
+	b->changes++;
+	peer_of(cfg, dv, m->peer, &name);
+	if (m->new_state == KT_BFD_UP)
+		log_notice("PATH_UP", "path %s to %s over line %s is up (BFD)",
+			   dv->ifname, name, cfg->lines[dv->line].name);
+	else if (m->old_state == KT_BFD_UP)
+		log_warnx("PATH_DOWN", "path %s to %s over line %s is down: %s "
+			  "(BFD %s)", dv->ifname, name, cfg->lines[dv->line].name,
+			  down_cause(m->diag, m->remote_diag),
+			  kt_bfd_diag_name(m->diag));
+	else
+		log_debug("PATH_STATE", "path %s to %s: BFD %s -> %s", dv->ifname,
+			  name, kt_bfd_state_name(m->old_state),
+			  kt_bfd_state_name(m->new_state));
+	return 0;
+}
+
 static void stats_refused(struct tunnels *t, const struct kt_msg_tun_stats *st)
 {
 	/* The engine is not trusted; a count, not a log per message. */
@@ -648,11 +750,50 @@ static json_t *endpoint_json(const struct kt_msg_sockaddr *e)
 	return json_string(out);
 }
 
+static json_t *bfd_json(const struct tun_device *dv, size_t p,
+			const struct kt_msg_tun_stats *st, uint64_t now_ms)
+{
+	const struct tun_bfd *b = &dv->bfd[p];
+	/* The newer of the two: a change as it happened, or the counters
+	 * (a restarted engine starts its sessions anew without a change). */
+	bool from_change = b->reported && b->since_ms >= dv->stats_ms[p];
+	uint8_t state = from_change ? b->state : st->bfd_state;
+
+	if (dv->bfd_rx_fd < 0)
+		return json_pack("{s:s}", "state", "off");
+	if (state > KT_BFD_UP || (!from_change && !dv->stats_ms[p]))
+		return json_pack("{s:s}", "state", "unknown");
+	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I,"
+			 " s:f, s:f, s:{s:o, s:o, s:o, s:o, s:o, s:i, s:i}}",
+		"state", kt_bfd_state_name(state),
+		"diag", kt_bfd_diag_name(from_change ? b->diag : st->bfd_diag),
+		"remote-diag", kt_bfd_diag_name(from_change ? b->remote_diag
+					     : st->bfd_remote_diag),
+		"since-s", b->reported ? json_real((double)(now_ms - b->since_ms) / 1000)
+				       : json_null(),
+		"changes", (int)b->changes,
+		"rx", (json_int_t)st->bfd_rx, "tx", (json_int_t)st->bfd_tx,
+		"refused", (json_int_t)st->bfd_bad,
+		"ups", (json_int_t)st->bfd_ups, "downs", (json_int_t)st->bfd_downs,
+		"detect-ms", st->bfd_detect_us / 1000.0,
+		"tx-interval-ms", st->bfd_tx_us / 1000.0,
+		"rtt",
+		"last-us", st->rtt_samples ? json_integer(st->rtt_last_us) : json_null(),
+		"min-us", st->rtt_samples ? json_integer(st->rtt_min_us) : json_null(),
+		"avg-us", st->rtt_samples ? json_integer(st->rtt_avg_us) : json_null(),
+		"max-us", st->rtt_samples ? json_integer(st->rtt_max_us) : json_null(),
+		"jitter-us", st->rtt_samples > 1 ? json_integer(st->rtt_jitter_us)
+						 : json_null(),
+		"samples", (int)st->rtt_samples,
+		"lost", (int)st->probes_lost);
+}
+
 json_t *tunnels_status(const struct tunnels *t)
 {
 	const struct kt_config *cfg = t->cfg;
 	json_t *paths = json_array(), *devs = json_array();
 	int64_t now = (int64_t)time(NULL);
+	uint64_t now_ms = kt_loop_now(t->loop);
 
 	for (size_t i = 0; i < t->n_dev; i++) {
 		const struct tun_device *dv = &t->dev[i];
@@ -691,6 +832,8 @@ json_t *tunnels_status(const struct tunnels *t)
 				"drops", drops_json(st->drops),
 				"endpoint", endpoint_json(&st->endpoint),
 				"reported", dv->stats_ms[p] != 0));
+			json_object_set_new(json_array_get(paths, json_array_size(paths) - 1),
+					    "bfd", bfd_json(dv, p, st, now_ms));
 		}
 	}
 	return json_pack("{s:b, s:s, s:s?, s:i, s:s?, s:o, s:o, s:i}",

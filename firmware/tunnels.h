@@ -33,9 +33,18 @@ struct tun_route {
 	unsigned metric;
 };
 
+/* A path's BFD state as the engine last reported it. */
+struct tun_bfd {
+	uint8_t state, diag, remote_diag;	/* netstack/bfd.h */
+	bool reported;
+	uint64_t since_ms;		/* loop time of the last change */
+	unsigned changes;
+};
+
 struct tun_device {
 	char ifname[IF_NAMESIZE];
 	int tun_fd, udp_fd;
+	int bfd_rx_fd, bfd_tx_fd;	/* on the TUN interface, -1: none */
 	int ifindex;
 	unsigned line;			/* index into the configuration's lines */
 	char line_ifname[IF_NAMESIZE];
@@ -47,6 +56,7 @@ struct tun_device {
 	size_t n_routes;
 	struct kt_msg_tun_stats *stats;	/* per peer, as the engine last said */
 	uint64_t *stats_ms;		/* loop time of each; 0: never */
+	struct tun_bfd *bfd;		/* per peer */
 	uint64_t dev_drops[KT_MSG_TUN_DROPS];	/* not tied to a peer */
 	char fault[160];
 };
@@ -92,6 +102,12 @@ json_t *tunnels_status(const struct tunnels *t);
 /* Records counters the engine sent; refuses what does not fit the set. */
 int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 		  uint64_t now_ms);
+
+/* A path's BFD session changed state: recorded, and logged as the event
+ * PATH_UP or PATH_DOWN with its cause. -EINVAL when it does not fit the
+ * set (the engine is not trusted). */
+int tunnels_bfd_state(struct tunnels *t, const struct kt_msg_bfd_state *m,
+		      uint64_t now_ms);
 
 /* A batch of counters from the engine, each entry through tunnels_stats;
  * what is refused is counted (the first one logged). Returns how many

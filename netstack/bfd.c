@@ -613,6 +613,7 @@ int kt_bfd_receive(struct kt_bfd_session *s, const uint8_t *buf, size_t len,
 	s->remote_min_rx = p.required_min_rx;
 	s->remote_desired_min_tx = p.desired_min_tx;
 	s->remote_detect_mult = p.detect_mult;
+	s->remote_diag = p.diag;
 
 	if ((p.flags & KT_BFD_F_FINAL) && s->poll && s->poll_sent) {
 		uint64_t rtt = now_us(s) - s->poll_sent_us;

@@ -195,6 +195,8 @@ struct kt_bfd_session {
 	uint32_t remote_min_rx;
 	uint32_t remote_desired_min_tx;
 	uint8_t remote_detect_mult;
+	uint8_t remote_diag;		/* of the last valid packet: why the peer
+					 * says what it says */
 	bool remote_demand;
 	bool auth_seq_known;
 	uint32_t rcv_auth_seq, xmit_auth_seq;

@@ -71,11 +71,12 @@ int kt_bfdio_open_rx(int family, const struct kt_addr *local, const char *ifname
 	return fd;
 }
 
-int kt_bfdio_open_tx(const struct kt_addr *local, const struct kt_addr *remote,
-		     const char *ifname, uint16_t *port)
+int kt_bfdio_open_tx(int family, const struct kt_addr *local,
+		     const struct kt_addr *remote, const char *ifname,
+		     uint16_t *port)
 {
 	const unsigned span = KT_BFD_SRC_PORT_MAX - KT_BFD_SRC_PORT_MIN + 1;
-	int family = remote->family, ttl = KT_BFD_TTL, fd, err = -EADDRINUSE;
+	int ttl = KT_BFD_TTL, fd, err = -EADDRINUSE;
 	uint16_t start;
 	union sa a;
 	socklen_t alen;
@@ -104,15 +105,26 @@ int kt_bfdio_open_tx(const struct kt_addr *local, const struct kt_addr *remote,
 	}
 	if (err)
 		goto fail;
-	alen = to_sa(family, remote, KT_BFD_PORT, &a);
-	if (connect(fd, &a.sa, alen))
-		goto fail_errno;
+	if (remote) {
+		alen = to_sa(family, remote, KT_BFD_PORT, &a);
+		if (connect(fd, &a.sa, alen))
+			goto fail_errno;
+	}
 	return fd;
 fail_errno:
 	err = -errno;
 fail:
 	close(fd);
 	return err;
+}
+
+int kt_bfdio_sendto(int fd, const uint8_t *pkt, size_t len,
+		    const struct kt_addr *to)
+{
+	union sa a;
+	socklen_t alen = to_sa(to->family, to, KT_BFD_PORT, &a);
+
+	return sendto(fd, pkt, len, 0, &a.sa, alen) < 0 ? -errno : 0;
 }
 
 ssize_t kt_bfdio_recv(int fd, uint8_t *buf, size_t len, struct kt_addr *from,

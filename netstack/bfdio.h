@@ -23,11 +23,17 @@
 /* The receiving socket: port 3784 on `local` (any address if NULL) of
  * `family`, bound to `ifname` unless NULL; non-blocking. -errno. */
 int kt_bfdio_open_rx(int family, const struct kt_addr *local, const char *ifname);
-/* The sending socket: from `local` (any if NULL) and a free port of
- * RFC 5881's range, TTL 255, bound to `ifname` unless NULL, connected to
- * `remote` port 3784; non-blocking. -errno. *port gets the source port. */
-int kt_bfdio_open_tx(const struct kt_addr *local, const struct kt_addr *remote,
-		     const char *ifname, uint16_t *port);
+/* The sending socket of `family`: from `local` (any if NULL) and a free
+ * port of RFC 5881's range, TTL 255, bound to `ifname` unless NULL, and
+ * connected to `remote` port 3784 unless NULL (a hub's socket sends to
+ * every site of its line); non-blocking. -errno. *port gets the source
+ * port. */
+int kt_bfdio_open_tx(int family, const struct kt_addr *local,
+		     const struct kt_addr *remote, const char *ifname,
+		     uint16_t *port);
+/* To `to` port 3784 from an unconnected sending socket. */
+int kt_bfdio_sendto(int fd, const uint8_t *pkt, size_t len,
+		    const struct kt_addr *to);
 /* One datagram: its length, the sender and the TTL or hop limit it
  * arrived with (0 if the kernel did not say); -errno (-EAGAIN: none). */
 ssize_t kt_bfdio_recv(int fd, uint8_t *buf, size_t len, struct kt_addr *from,

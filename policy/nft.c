@@ -6,13 +6,15 @@
  *   chain input   (hook input, policy drop)    lo, IPv6 neighbour and
  *                 multicast listener discovery (@nd), established/related,
  *                 invalid -> drop, the lines' tunnel ports (@underlay),
- *                 vmaps @in4 @in6, log denied, drop
+ *                 BFD inside the box's tunnels (iifname kt-*, udp dport
+ *                 3784), vmaps @in4 @in6, log denied, drop
  *   chain forward (hook forward, policy drop)  established/related,
  *                 invalid -> drop, vmaps @fwd4 @fwd6 @brk4 @brk6,
  *                 log denied, drop
  *   chain output  (hook output, policy drop)   lo, ND and MLD (@nd),
  *                 established/related, invalid -> drop, tunnel ports
- *                 (source), vmaps @out4 @out6, log denied, drop
+ *                 (source), BFD into the tunnels (oifname kt-*, udp
+ *                 dport 3784), vmaps @out4 @out6, log denied, drop
  *   chain log-accept   counter, nflog, accept: the verdict of flows with
  *                 log: true
  *   chain postrouting (hook postrouting, type nat; only with flows to
@@ -28,6 +30,7 @@
 #include "nft.h"
 #include "nft-test.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,7 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "bfd.h"
 #include "generated/autoconf.h"
 
 /* nft's datatype numbers, which `nft list` uses to print set keys; a
@@ -1456,6 +1460,25 @@ static void simple_rule(struct kt_nft_batch *nb, const char *chain,
 		e_counter(nb, r);
 		e_verdict(nb, r, NF_ACCEPT);
 		break;
+	case 5: {	/* BFD inside the box's own tunnels (every path's
+			 * liveness, netstack/bfd.h): only on the interfaces
+			 * kyotend makes, whose packets the tunnel has
+			 * authenticated; udp dport 3784 both ways */
+		uint8_t udp = IPPROTO_UDP;
+		uint16_t port = htons(KT_BFD_PORT);
+
+		e_meta(nb, r, chain[0] == 'i' ? NFT_META_IIFNAME : NFT_META_OIFNAME,
+		       NFT_REG_1);
+		e_cmp(nb, r, NFT_REG_1, NFT_CMP_EQ, KT_TUNNEL_IFNAME_PREFIX,
+		      strlen(KT_TUNNEL_IFNAME_PREFIX));
+		e_meta(nb, r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(nb, r, NFT_REG_1, NFT_CMP_EQ, &udp, 1);
+		e_payload(nb, r, TH, 2, 2, NFT_REG_1);
+		e_cmp(nb, r, NFT_REG_1, NFT_CMP_EQ, &port, 2);
+		e_counter(nb, r);
+		e_verdict(nb, r, NF_ACCEPT);
+		break;
+	}
 	}
 	rule_end(nb, r, chain);
 }
@@ -1671,6 +1694,7 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	simple_rule(nb, "input", 0, 0);
 	simple_rule(nb, "input", 1, 0);
 	simple_rule(nb, "input", 4, 2);		/* udp dport */
+	simple_rule(nb, "input", 5, 0);
 	vmap_rule(nb, "input", M_IN4);
 	vmap_rule(nb, "input", M_IN6);
 	deny_rules(nb, o, "input");
@@ -1688,6 +1712,7 @@ int kt_nft_build(const struct kt_policy *p, const struct kt_nft_opts *o,
 	simple_rule(nb, "output", 0, 0);
 	simple_rule(nb, "output", 1, 0);
 	simple_rule(nb, "output", 4, 0);	/* udp sport */
+	simple_rule(nb, "output", 5, 0);
 	vmap_rule(nb, "output", M_OUT4);
 	vmap_rule(nb, "output", M_OUT6);
 	deny_rules(nb, o, "output");

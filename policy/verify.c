@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bfd.h"
 #include "nft.h"
 
 struct vctx {
@@ -514,12 +516,48 @@ static bool set_ok(struct vctx *c, const char *set)
 	return true;
 }
 
+/* BFD inside the box's tunnels, as the compiler writes it: exactly an
+ * interface match on the tunnel prefix (iifname in, oifname out) and udp
+ * dport 3784, nothing else that could widen or narrow it. */
+static bool bfd_rule(const char *chain, json_t *expr)
+{
+	char want_if[IFNAMSIZ + 2];
+	bool has_if = false, has_port = false;
+	size_t i;
+	json_t *x;
+
+	snprintf(want_if, sizeof(want_if), "%s*", KT_TUNNEL_IFNAME_PREFIX);
+	json_array_foreach(expr, i, x) {
+		json_t *m = json_object_get(x, "match");
+		json_t *left = json_object_get(m, "left"), *right = json_object_get(m, "right");
+		const char *mk = meta_key(left), *rs = json_string_value(right);
+
+		if (!m)
+			continue;
+		if (!is_match(x, "=="))
+			return false;
+		if (mk && rs && !strcmp(mk, chain[0] == 'o' ? "oifname" : "iifname") &&
+		    !strcmp(rs, want_if) && !has_if)
+			has_if = true;
+		else if (payload_is(left, "udp", "dport") && json_is_integer(right) &&
+			 json_integer_value(right) == KT_BFD_PORT && !has_port)
+			has_port = true;
+		else
+			return false;
+	}
+	return has_if && has_port;
+}
+
 /* True if the rule's accepting part is one the compiler writes (and its
  * map was checked element by element). */
 static bool known_accept(struct vctx *c, const char *chain, json_t *expr)
 {
 	size_t i;
 	json_t *x;
+
+	if ((!strcmp(chain, "input") || !strcmp(chain, "output")) &&
+	    bfd_rule(chain, expr))
+		return true;
 
 	json_array_foreach(expr, i, x) {
 		json_t *vm = json_object_get(x, "vmap");

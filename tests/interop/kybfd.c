@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 		die("cannot start the event loop");
 	if ((rx.fd = kt_bfdio_open_rx(local.family, &local, bind_if)) < 0)
 		die("cannot listen on port %d: %s", KT_BFD_PORT, strerror(-rx.fd));
-	if ((tx_fd = kt_bfdio_open_tx(&local, &remote, bind_if, &port)) < 0)
+	if ((tx_fd = kt_bfdio_open_tx(local.family, &local, &remote, bind_if, &port)) < 0)
 		die("cannot open the sending socket: %s", strerror(-tx_fd));
 	rx.events = EPOLLIN;
 	rx.cb = on_rx;

@@ -106,8 +106,25 @@ enum change {
 	NOTHING, CHAIN_ACCEPT, NO_INPUT, RULE_MY_NET, RULE_DROP, EL_MY_DC,
 	EL_MY_FT_ICMP, EL_LG_BOX, EL_MY_BREAKOUT, EL_CLOSED_BREAKOUT, EL_ANY_SRC,
 	EL_FORGED, EL_DROP, ND_WIDENED, LOG_ACCEPT_JUMPS, NO_TABLE, NAT_ALL,
-	NAT_FWD_MAP, NAT_DNAT, NAT_ACCEPT,
+	NAT_FWD_MAP, NAT_DNAT, NAT_ACCEPT, BFD, BFD_LAN, BFD_ANY_PORT,
+	BFD_FORWARD, BFD_WIDER,
 };
+
+/* The compiler's BFD rule (inside the tunnels), as the kernel printed it,
+ * with an interface match and a port of the test's choice. */
+static void bfd_rule(json_t *k, const char *chain, const char *key,
+		     const char *ifname, const char *extra)
+{
+	char rule[600];
+
+	snprintf(rule, sizeof(rule), "[{\"match\":{\"op\":\"==\",\"left\":{\"meta\":"
+		 "{\"key\":\"%s\"}},\"right\":\"%s\"}},%s{\"counter\":{\"packets\":0,"
+		 "\"bytes\":0}},{\"accept\":null}]", key, ifname, extra);
+	add_rule(k, chain, rule);
+}
+
+#define BFD_PORT "{\"match\":{\"op\":\"==\",\"left\":{\"payload\":{\"protocol\":" \
+	"\"udp\",\"field\":\"dport\"}},\"right\":3784}},"
 
 /* The compiler's breakout rule, as the kernel printed it. */
 static const char nat_key[] =
@@ -207,6 +224,22 @@ static void change(json_t *k, enum change c)
 	case NAT_DNAT:
 		add_rule(k, "forward", "[{\"dnat\":{\"addr\":\"10.7.1.5\"}}]");
 		break;
+	case BFD:		/* as the compiler writes it, both ways */
+		bfd_rule(k, "input", "iifname", "kt-*", BFD_PORT);
+		bfd_rule(k, "output", "oifname", "kt-*", BFD_PORT);
+		break;
+	case BFD_LAN:		/* from a LAN port, not a tunnel */
+		bfd_rule(k, "input", "iifname", "lan1", BFD_PORT);
+		break;
+	case BFD_ANY_PORT:	/* every port of the tunnels */
+		bfd_rule(k, "input", "iifname", "kt-*", "");
+		break;
+	case BFD_FORWARD:	/* through the box, not to it */
+		bfd_rule(k, "forward", "iifname", "kt-*", BFD_PORT);
+		break;
+	case BFD_WIDER:		/* any interface starting with k */
+		bfd_rule(k, "output", "oifname", "k*", BFD_PORT);
+		break;
 	case NAT_ACCEPT: {	/* the right lookup, then accept */
 		char rule[800];
 
@@ -262,6 +295,12 @@ static void test_findings(void **state)
 		{ NAT_DNAT, KT_INV_DEFAULT_DENY, 1, "chain forward rule", "translates" },
 		{ NAT_ACCEPT, KT_INV_DEFAULT_DENY, 1, "chain postrouting rule",
 		  "accepts traffic that no flow" },
+		/* BFD inside the box's tunnels passes; anything wider not. */
+		{ BFD, 0, 0, "", "" },
+		{ BFD_LAN, KT_INV_DEFAULT_DENY, 1, "chain input rule", "no flow" },
+		{ BFD_ANY_PORT, KT_INV_DEFAULT_DENY, 1, "chain input rule", "no flow" },
+		{ BFD_FORWARD, KT_INV_DEFAULT_DENY, 1, "chain forward rule", "no flow" },
+		{ BFD_WIDER, KT_INV_DEFAULT_DENY, 1, "chain output rule", "no flow" },
 	};
 	struct kt_policy p;
 	unsigned failed = 0;

@@ -467,6 +467,17 @@ static int engine_out(uint16_t type, const void *p, size_t len)
 	return 0;
 }
 
+static unsigned n_path_states;
+
+static int engine_out_wait(uint16_t type, const void *p, size_t len)
+{
+	assert_int_equal(type, KT_MSG_BFD_STATE);
+	assert_int_equal(len, sizeof(struct kt_msg_bfd_state));
+	(void)p;
+	n_path_states++;
+	return 0;
+}
+
 static void want_write(bool on)
 {
 	writable_wanted = on;
@@ -512,6 +523,9 @@ static void deliver(const struct captured *m)
 	case KT_MSG_TUN_PEER:
 		etun_peer((const void *)m->data);
 		break;
+	case KT_MSG_BFD_SOCKET:
+		etun_bfd_socket((const void *)m->data, m->fd);
+		break;
 	}
 }
 
@@ -529,13 +543,14 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	assert_int_equal(metric(f, "10.0.199.0/24", "kt-l1"), 100);
 	assert_int_equal(metric(f, "10.0.199.0/24", "kt-l2"), 201);
 	tunnels_send(&f->t, capture, NULL);
-	assert_int_equal(n_cap, 2 * (2 + 200));
+	/* Per device: itself, its socket, two BFD sockets, 200 peers. */
+	assert_int_equal(n_cap, 2 * (4 + 200));
 
 	clock_ms = 1000000;
 	f->loop.clock = fake_clock;
 	kt_loop_run_timers(&f->loop);	/* the loop takes the fake time */
 	room = 3;		/* a full channel after 3 batches */
-	assert_int_equal(etun_init(&f->loop, engine_out, want_write), 0);
+	assert_int_equal(etun_init(&f->loop, engine_out, engine_out_wait, want_write), 0);
 	mc.tun_generation = f->t.generation;
 	etun_begin(&mc);
 	for (size_t i = 0; i < n_cap; i++) {
@@ -561,7 +576,7 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	assert_int_equal(n_batches, 3);
 	clock_ms += ETUN_STATS_BUSY_MS;
 	kt_loop_run_timers(&f->loop);
-	/* 402 entries (2 devices + 400 peers) in batches of 16. */
+	/* 402 entries (2 devices + 400 peers) in batches. */
 	assert_int_equal(n_stats, 402);
 	assert_int_equal(n_batches, (402 + KT_MSG_TUN_STATS_BATCH - 1) /
 				    KT_MSG_TUN_STATS_BATCH);
@@ -612,7 +627,7 @@ static void test_engine_keeps_unchanged_devices(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(etun_init(&f->loop, engine_out, want_write), 0);
+	assert_int_equal(etun_init(&f->loop, engine_out, engine_out_wait, want_write), 0);
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	engine_takes_set(f);
 	assert_non_null(strstr(last_up, "3 of 3 devices running (0 kept, 3 started)"));
@@ -639,7 +654,7 @@ static void test_engine_refuses_malformed_sets(void **state)
 	clock_ms = 1000000;
 	f->loop.clock = fake_clock;
 	kt_loop_run_timers(&f->loop);
-	assert_int_equal(etun_init(&f->loop, engine_out, want_write), 0);
+	assert_int_equal(etun_init(&f->loop, engine_out, engine_out_wait, want_write), 0);
 	memset(&d, 0, sizeof(d));
 	memset(&p, 0, sizeof(p));
 	/* Outside a set. */

@@ -95,6 +95,8 @@ LIB_SRCS += $(POLICY_SRCS)
 LIB_SRCS += firmware/nflog.c firmware/edeny.c firmware/denials.c
 # BFD on the tunnel paths, in the engine.
 LIB_SRCS += firmware/ebfd.c
+# Path selection per segment, in the parent.
+LIB_SRCS += firmware/paths.c
 KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
 CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

@@ -17,6 +17,11 @@ static struct ports_port *find(struct ports *ps, const char *ifname)
 	return NULL;
 }
 
+bool ports_line_up(const struct ports_port *pp)
+{
+	return pp->present && pp->admin_up && pp->carrier;
+}
+
 const struct ports_port *ports_find(const struct ports *ps, const char *ifname)
 {
 	return find((struct ports *)ps, ifname);
@@ -34,8 +39,30 @@ static void set_fault(struct ports_port *pp, const char *what, int err)
 			 pp->fault);
 }
 
+static void update_link_state(struct ports *ps, struct ports_port *pp,
+			      const struct sys_link *l);
+
+/* A line's link came or went (present, up and with carrier): the
+ * failover acts at once, not after BFD's detection time. */
+static void line_changed(struct ports *ps, const struct ports_port *pp, bool was)
+{
+	bool now = ports_line_up(pp);
+
+	if (pp->is_line && now != was && ps->on_line)
+		ps->on_line(ps, pp);
+}
+
 static void update_link(struct ports *ps, struct ports_port *pp,
 			const struct sys_link *l)
+{
+	bool was_line = ports_line_up(pp);
+
+	update_link_state(ps, pp, l);
+	line_changed(ps, pp, was_line);
+}
+
+static void update_link_state(struct ports *ps, struct ports_port *pp,
+			      const struct sys_link *l)
 {
 	bool was = pp->carrier, was_up = pp->present && pp->admin_up;
 
@@ -243,8 +270,11 @@ static void on_link(void *arg, const struct sys_link *l, bool removed)
 	if (!pp)
 		return;
 	if (removed) {
+		bool was_line = ports_line_up(pp);
+
 		pp->present = false;
 		pp->carrier = false;
+		line_changed(ps, pp, was_line);
 		set_fault(pp, "interface removed", -ENODEV);
 		kt_timer_set(ps->loop, &ps->retry, PORTS_RETRY_MS);
 		return;

@@ -39,6 +39,8 @@ struct ports {
 	struct kt_timer retry;
 	unsigned apply_count;
 	unsigned resyncs;		/* event socket overruns recovered */
+	/* A line port's link went up or down (ports_line_up changed). */
+	void (*on_line)(struct ports *ps, const struct ports_port *pp);
 };
 
 int ports_init(struct ports *ps, struct sys *sys, struct kt_loop *loop);
@@ -46,6 +48,8 @@ void ports_uninit(struct ports *ps);
 /* Returns the number of ports left with a fault (retried later). */
 int ports_apply(struct ports *ps, const struct kt_config *cfg);
 const struct ports_port *ports_find(const struct ports *ps, const char *ifname);
+/* Present, up and with carrier: a line that can carry its paths. */
+bool ports_line_up(const struct ports_port *pp);
 json_t *ports_status(const struct ports *ps);
 
 #endif

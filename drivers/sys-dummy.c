@@ -4,6 +4,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -29,7 +30,13 @@ struct dummy_route {
 	struct kt_addr gw;
 };
 
+#define DUMMY_RULES 64
+
 struct dummy_priv {
+	struct sys_troute troutes[DUMMY_ROUTES];
+	size_t n_troutes;
+	struct sys_rule rules[DUMMY_RULES];
+	size_t n_rules;
 	struct sys_link links[DUMMY_LINKS];
 	size_t n_links;
 	struct dummy_addr addrs[DUMMY_ADDRS];
@@ -270,6 +277,12 @@ static void dummy_tun_close(struct sys *s, const char *name, int fd)
 			p->routes[i] = p->routes[--p->n_routes];
 		else
 			i++;
+	for (size_t i = 0; i < p->n_troutes;)
+		if (p->troutes[i].type == SYS_RT_UNICAST &&
+		    p->troutes[i].ifindex == l->ifindex)
+			p->troutes[i] = p->troutes[--p->n_troutes];
+		else
+			i++;
 	p->n_links--;
 	p->changed[l - p->links] = p->changed[p->n_links];
 	p->changed[p->n_links] = false;
@@ -288,6 +301,85 @@ static int dummy_udp_open(struct sys *s, int family, uint16_t port,
 	if (err)
 		return err;
 	return kt_udp_open(family, 0, NULL);
+}
+
+static struct sys_troute *troute_find(struct dummy_priv *p, uint32_t table,
+				       const struct kt_prefix *dst)
+{
+	for (size_t i = 0; i < p->n_troutes; i++)
+		if (p->troutes[i].table == table &&
+		    kt_prefix_equal(&p->troutes[i].dst, dst))
+			return &p->troutes[i];
+	return NULL;
+}
+
+static int dummy_troute_replace(struct sys *s, const struct sys_troute *r)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_troute *t;
+	int err = injected(p, "troute_replace");
+
+	if (err)
+		return err;
+	if (r->type == SYS_RT_UNICAST && !by_index(p, r->ifindex))
+		return -ENODEV;
+	if ((t = troute_find(p, r->table, &r->dst))) {
+		*t = *r;
+		return 0;
+	}
+	if (p->n_troutes == DUMMY_ROUTES)
+		return -ENOSPC;
+	p->troutes[p->n_troutes++] = *r;
+	return 0;
+}
+
+static int dummy_troute_del(struct sys *s, const struct sys_troute *r)
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_troute *t;
+	int err = injected(p, "troute_del");
+
+	if (err)
+		return err;
+	if ((t = troute_find(p, r->table, &r->dst)))
+		*t = p->troutes[--p->n_troutes];
+	return 0;
+}
+
+static bool rule_same(const struct sys_rule *a, const struct sys_rule *b)
+{
+	return a->family == b->family && a->table == b->table &&
+	       a->priority == b->priority && !strcmp(a->iifname, b->iifname);
+}
+
+static int dummy_rule_add(struct sys *s, const struct sys_rule *r)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "rule_add");
+
+	if (err)
+		return err;
+	if (sys_dummy_has_rule(s, r))
+		return 0;
+	if (p->n_rules == DUMMY_RULES)
+		return -ENOSPC;
+	p->rules[p->n_rules++] = *r;
+	return 0;
+}
+
+static int dummy_rule_del(struct sys *s, const struct sys_rule *r)
+{
+	struct dummy_priv *p = s->priv;
+	int err = injected(p, "rule_del");
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (rule_same(&p->rules[i], r)) {
+			p->rules[i] = p->rules[--p->n_rules];
+			break;
+		}
+	return 0;
 }
 
 /* One end of a datagram socketpair whose other end is closed: the engine
@@ -366,6 +458,10 @@ const struct sys_ops sys_dummy_ops = {
 	.tun_open = dummy_tun_open,
 	.tun_close = dummy_tun_close,
 	.udp_open = dummy_udp_open,
+	.troute_replace = dummy_troute_replace,
+	.troute_del = dummy_troute_del,
+	.rule_add = dummy_rule_add,
+	.rule_del = dummy_rule_del,
 	.bfd_open = dummy_bfd_open,
 	.nflog_open = dummy_nflog_open,
 	.events_fd = dummy_events_fd,
@@ -448,6 +544,41 @@ bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
 		if (p->routes[i].ifindex == l->ifindex &&
 		    kt_prefix_equal(&p->routes[i].dst, dst) &&
 		    (!gw || kt_addr_equal(&p->routes[i].gw, gw)))
+			return true;
+	return false;
+}
+
+bool sys_dummy_troute(struct sys *s, uint32_t table, const struct kt_prefix *dst,
+		      enum sys_rt_type *type, char ifname[IF_NAMESIZE])
+{
+	struct dummy_priv *p = s->priv;
+	struct sys_troute *t = troute_find(p, table, dst);
+	struct sys_link *l;
+
+	if (!t)
+		return false;
+	*type = t->type;
+	l = t->type == SYS_RT_UNICAST ? by_index(p, t->ifindex) : NULL;
+	snprintf(ifname, IF_NAMESIZE, "%s", l ? l->name : "");
+	return true;
+}
+
+size_t sys_dummy_troute_count(struct sys *s, uint32_t table)
+{
+	struct dummy_priv *p = s->priv;
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_troutes; i++)
+		n += p->troutes[i].table == table;
+	return n;
+}
+
+bool sys_dummy_has_rule(struct sys *s, const struct sys_rule *r)
+{
+	struct dummy_priv *p = s->priv;
+
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (rule_same(&p->rules[i], r))
 			return true;
 	return false;
 }

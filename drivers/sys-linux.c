@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <stdbool.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -305,6 +306,86 @@ static int linux_route_del(struct sys *s, const struct kt_prefix *dst, int ifind
 	return route_msg(s, RTM_DELROUTE, 0, dst, NULL, ifindex, 0);
 }
 
+static int troute_msg(struct sys *s, uint16_t type, uint16_t flags,
+		      const struct sys_troute *r)
+{
+	static const uint8_t types[] = {
+		[SYS_RT_UNICAST] = RTN_UNICAST, [SYS_RT_BLACKHOLE] = RTN_BLACKHOLE,
+		[SYS_RT_THROW] = RTN_THROW,
+	};
+	char buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+	size_t len = kt_addr_size(&r->dst.addr);
+
+	if (!len || (unsigned)r->type > SYS_RT_THROW)
+		return -EINVAL;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)r->dst.addr.family;
+	rtm->rtm_dst_len = r->dst.len;
+	/* Tables above 255 travel only in RTA_TABLE. */
+	rtm->rtm_table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = KT_RTPROT;
+	rtm->rtm_scope = type == RTM_DELROUTE ? RT_SCOPE_NOWHERE
+		       : r->type == SYS_RT_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+	/* A delete of any type: the kernel matches RTN_UNSPEC to all. */
+	rtm->rtm_type = type == RTM_DELROUTE ? RTN_UNSPEC : types[r->type];
+	mnl_attr_put_u32(nlh, RTA_TABLE, r->table);
+	mnl_attr_put(nlh, RTA_DST, len, r->dst.addr.bytes);
+	if (type != RTM_DELROUTE && r->type == SYS_RT_UNICAST)
+		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)r->ifindex);
+	return nl_talk(s->priv, nlh, NULL, NULL);
+}
+
+static int linux_troute_replace(struct sys *s, const struct sys_troute *r)
+{
+	return troute_msg(s, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r);
+}
+
+static int linux_troute_del(struct sys *s, const struct sys_troute *r)
+{
+	int err = troute_msg(s, RTM_DELROUTE, 0, r);
+
+	return err == -ESRCH ? 0 : err;	/* already gone */
+}
+
+static int rule_msg(struct sys *s, uint16_t type, uint16_t flags,
+		    const struct sys_rule *r)
+{
+	char buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct fib_rule_hdr *frh;
+
+	if ((r->family != AF_INET && r->family != AF_INET6) || !r->iifname[0])
+		return -EINVAL;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = (uint8_t)r->family;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_TABLE, r->table);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, r->priority);
+	mnl_attr_put_strz(nlh, FRA_IIFNAME, r->iifname);
+	return nl_talk(s->priv, nlh, NULL, NULL);
+}
+
+static int linux_rule_add(struct sys *s, const struct sys_rule *r)
+{
+	int err = rule_msg(s, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, r);
+
+	return err == -EEXIST ? 0 : err;
+}
+
+static int linux_rule_del(struct sys *s, const struct sys_rule *r)
+{
+	int err = rule_msg(s, RTM_DELRULE, 0, r);
+
+	return err == -ENOENT ? 0 : err;
+}
+
 /* TUN and UDP come from netstack/tunio.c; they are here so that only the
  * parent, through this interface, creates kernel objects. */
 static int linux_tun_open(struct sys *s, const char *name, unsigned mtu)
@@ -509,6 +590,10 @@ const struct sys_ops sys_linux_ops = {
 	.tun_open = linux_tun_open,
 	.tun_close = linux_tun_close,
 	.udp_open = linux_udp_open,
+	.troute_replace = linux_troute_replace,
+	.troute_del = linux_troute_del,
+	.rule_add = linux_rule_add,
+	.rule_del = linux_rule_del,
 	.bfd_open = linux_bfd_open,
 	.nflog_open = linux_nflog_open,
 	.events_fd = linux_events_fd,

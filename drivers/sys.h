@@ -29,6 +29,26 @@ struct sys_link {
 
 typedef void (*sys_link_fn)(void *arg, const struct sys_link *l, bool removed);
 
+/* Policy routing, for the failover's per-segment tables: a route in a
+ * table of its own, told apart by table and destination alone (no metric),
+ * so that a replace switches it atomically between a path, a blackhole
+ * (drop: no eligible path left) and a throw (go on to the next rule). */
+enum sys_rt_type { SYS_RT_UNICAST, SYS_RT_BLACKHOLE, SYS_RT_THROW };
+
+struct sys_troute {
+	uint32_t table;
+	struct kt_prefix dst;
+	enum sys_rt_type type;
+	int ifindex;			/* SYS_RT_UNICAST only */
+};
+
+/* "from all iif IFNAME lookup TABLE", at PRIORITY, per family. */
+struct sys_rule {
+	int family;
+	char iifname[IF_NAMESIZE];
+	uint32_t table, priority;
+};
+
 struct sys;
 
 struct sys_ops {
@@ -46,6 +66,12 @@ struct sys_ops {
 			     unsigned metric);
 	/* Any metric. */
 	int (*route_del)(struct sys *s, const struct kt_prefix *dst, int ifindex);
+	int (*troute_replace)(struct sys *s, const struct sys_troute *r);
+	/* By table and destination, whatever its type. */
+	int (*troute_del)(struct sys *s, const struct sys_troute *r);
+	/* Rules cannot be replaced: an add of one that exists succeeds. */
+	int (*rule_add)(struct sys *s, const struct sys_rule *r);
+	int (*rule_del)(struct sys *s, const struct sys_rule *r);
 	/* A TUN interface `name` with `mtu`, its descriptor non-blocking (or
 	 * -errno); it lives while a descriptor to it is open, so tun_close
 	 * (or the process's exit) removes it with its addresses and routes. */
@@ -95,6 +121,14 @@ static inline int sys_route_replace(struct sys *s, const struct kt_prefix *d,
 { return s->ops->route_replace(s, d, gw, i, metric); }
 static inline int sys_route_del(struct sys *s, const struct kt_prefix *d, int i)
 { return s->ops->route_del(s, d, i); }
+static inline int sys_troute_replace(struct sys *s, const struct sys_troute *r)
+{ return s->ops->troute_replace(s, r); }
+static inline int sys_troute_del(struct sys *s, const struct sys_troute *r)
+{ return s->ops->troute_del(s, r); }
+static inline int sys_rule_add(struct sys *s, const struct sys_rule *r)
+{ return s->ops->rule_add(s, r); }
+static inline int sys_rule_del(struct sys *s, const struct sys_rule *r)
+{ return s->ops->rule_del(s, r); }
 static inline int sys_tun_open(struct sys *s, const char *name, unsigned mtu)
 { return s->ops->tun_open(s, name, mtu); }
 static inline void sys_tun_close(struct sys *s, const char *name, int fd)
@@ -127,6 +161,12 @@ bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
 /* The metric of the route to dst through name, or -1 if there is none. */
 int sys_dummy_route_metric(struct sys *s, const struct kt_prefix *dst,
 			   const char *name);
+/* The route to dst in table: its type and interface name ("" for none);
+ * false if the table has none. */
+bool sys_dummy_troute(struct sys *s, uint32_t table, const struct kt_prefix *dst,
+		      enum sys_rt_type *type, char ifname[IF_NAMESIZE]);
+size_t sys_dummy_troute_count(struct sys *s, uint32_t table);
+bool sys_dummy_has_rule(struct sys *s, const struct sys_rule *r);
 /* Next call of the named operation fails with err (0 clears). */
 /* The other end of the last socket nflog_open gave (a datagram
  * socketpair): what a test writes there is what the kernel would send. */

@@ -85,6 +85,19 @@ bool kt_prefix_overlap(const struct kt_prefix *a, const struct kt_prefix *b)
 			  a->len < b->len ? a->len : b->len);
 }
 
+void kt_prefix_network(const struct kt_prefix *p, struct kt_prefix *out)
+{
+	size_t n = kt_addr_size(&p->addr);
+
+	*out = *p;
+	for (size_t i = 0; i < n; i++) {
+		unsigned keep = p->len > i * 8 ? p->len - i * 8 : 0;
+
+		if (keep < 8)
+			out->addr.bytes[i] &= (uint8_t)(0xff00u >> keep);
+	}
+}
+
 void kt_prefix_host(const struct kt_addr *a, struct kt_prefix *out)
 {
 	out->addr = *a;

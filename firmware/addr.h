@@ -27,6 +27,9 @@ bool kt_addr_equal(const struct kt_addr *a, const struct kt_addr *b);
 bool kt_prefix_equal(const struct kt_prefix *a, const struct kt_prefix *b);
 bool kt_prefix_contains(const struct kt_prefix *p, const struct kt_addr *a);
 bool kt_prefix_overlap(const struct kt_prefix *a, const struct kt_prefix *b);
+/* The prefix with its host bits cleared (10.1.1.1/24 -> 10.1.1.0/24), as
+ * the kernel wants a route's destination. */
+void kt_prefix_network(const struct kt_prefix *p, struct kt_prefix *out);
 /* The prefix as a host route: address with the full length. */
 void kt_prefix_host(const struct kt_addr *a, struct kt_prefix *out);
 const char *kt_addr_str(const struct kt_addr *a, char *buf, size_t len);

@@ -960,6 +960,27 @@ static int f_policy(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
 }
 
+static int f_fo_hold_down(struct kt_yw *w, yaml_node_t *v, const char *p,
+			  void *o)
+{
+	struct ctx *c = w->user;
+	unsigned long u;
+	int r = kt_yw_decimal(w, v, p, 0, 3600000, &u);
+
+	(void)o;
+	if (!r)
+		c->cfg->failover.hold_down_ms = (uint32_t)u;
+	return r;
+}
+
+static int f_failover(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	static const struct kt_yw_field f[] = {
+		{ "hold-down-ms", false, f_fo_hold_down },
+	};
+	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
+}
+
 static int f_root(struct kt_yw *w, yaml_node_t *root)
 {
 	struct ctx *c = w->user;
@@ -977,6 +998,7 @@ static int f_root(struct kt_yw *w, yaml_node_t *root)
 		{ "sites", false, f_sites },
 		{ "segments", true, f_segments },
 		{ "policy", false, f_policy },
+		{ "failover", false, f_failover },
 	};
 	int r = kt_yw_map(w, root, "", f, sizeof(f) / sizeof(f[0]), NULL);
 
@@ -1001,6 +1023,7 @@ int kt_config_parse(const char *name, const uint8_t *buf, size_t len,
 	snprintf(out->policy.state_dir, sizeof(out->policy.state_dir), "%s",
 		 CONFIG_POLICY_STATE_DIR);
 	out->policy.confirm_timeout_s = CONFIG_POLICY_CONFIRM_TIMEOUT;
+	out->failover.hold_down_ms = CONFIG_PATHS_HOLD_DOWN_MS;
 	snprintf(err->file, sizeof(err->file), "%s", name);
 	if ((r = kt_yw_init_kind(&c.w, buf, len, "a site file", err)))
 		return r;

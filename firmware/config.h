@@ -113,6 +113,11 @@ struct kt_policy_cfg {
 	uint32_t confirm_timeout_s;
 };
 
+/* Path selection (docs/failover.md, docs/configuration.md "failover"). */
+struct kt_failover_cfg {
+	uint32_t hold_down_ms;		/* a better path must hold up this long */
+};
+
 struct kt_config {
 	char site_id[KT_NAME_MAX];
 	char device_number[KT_DEVNUM_MAX];
@@ -129,6 +134,7 @@ struct kt_config {
 	struct kt_remote_site sites[KT_MAX_SITES];
 	size_t n_sites;
 	struct kt_policy_cfg policy;
+	struct kt_failover_cfg failover;
 	uint8_t sha256[32];		/* of the file's bytes, for drift checks */
 };
 

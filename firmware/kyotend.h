@@ -13,6 +13,7 @@
 #include "generated/autoconf.h"
 #include "loop.h"
 #include "msg.h"
+#include "paths.h"
 #include "policyd.h"
 #include "ports.h"
 #include "sys.h"
@@ -91,6 +92,7 @@ struct kyotend {
 
 	struct ports ports;
 	struct tunnels tunnels;
+	struct paths paths;
 	struct denials denials;
 	struct policyd policy;
 	struct policyd_dummy policy_dummy;	/* --sys dummy */

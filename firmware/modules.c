@@ -50,11 +50,18 @@ void kt_tunnels_send(struct kyotend *d)
 void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b)
 {
 	tunnels_stats_batch(&d->tunnels, b, kt_loop_now(&d->loop));
+	/* A restarted engine's sessions come Up without a change reported
+	 * against the old state; the counters say so. */
+	paths_update(&d->paths, PATHS_CAUSE_BFD);
 }
 
 int kt_tunnels_bfd_state(struct kyotend *d, const struct kt_msg_bfd_state *m)
 {
-	return tunnels_bfd_state(&d->tunnels, m, kt_loop_now(&d->loop));
+	int err = tunnels_bfd_state(&d->tunnels, m, kt_loop_now(&d->loop));
+
+	if (!err)
+		paths_update(&d->paths, PATHS_CAUSE_BFD);
+	return err;
 }
 
 static void tunnels_retry(struct kt_timer *t)
@@ -64,8 +71,10 @@ static void tunnels_retry(struct kt_timer *t)
 	tunnels_apply(&d->tunnels, &d->cfg);
 	/* The engine gets the rebuilt set with the next generation's
 	 * message; send it now instead. */
-	if (d->tunnels.changed)
+	if (d->tunnels.changed) {
+		paths_apply(&d->paths, &d->cfg);
 		kt_engine_module.apply(d, &d->cfg);
+	}
 }
 
 static int tunnels_mod_init(struct kyotend *d)
@@ -96,6 +105,50 @@ static const struct kt_module tunnels_module = {
 	.apply = tunnels_mod_apply,
 	.uninit = tunnels_mod_uninit,
 	.status = tunnels_mod_status,
+};
+
+/* Path selection per segment (firmware/paths.h): after the tunnels, whose
+ * devices it routes into. */
+static void paths_on_line(struct ports *ps, const struct ports_port *pp)
+{
+	struct kyotend *d = container_of(ps, struct kyotend, ports);
+
+	(void)pp;
+	paths_update(&d->paths, PATHS_CAUSE_CARRIER);
+}
+
+static int paths_mod_init(struct kyotend *d)
+{
+#ifdef CONFIG_PORTS
+	d->ports.on_line = paths_on_line;
+	return paths_init(&d->paths, &d->sys, &d->loop, &d->tunnels, &d->ports);
+#else
+	return paths_init(&d->paths, &d->sys, &d->loop, &d->tunnels, NULL);
+#endif
+}
+
+static int paths_mod_apply(struct kyotend *d, const struct kt_config *cfg)
+{
+	/* Refused routes are faults on their segment, shown and logged. */
+	return paths_apply(&d->paths, cfg);
+}
+
+static void paths_mod_uninit(struct kyotend *d)
+{
+	paths_uninit(&d->paths);
+}
+
+static json_t *paths_mod_status(struct kyotend *d)
+{
+	return paths_status(&d->paths);
+}
+
+static const struct kt_module paths_module = {
+	.name = "paths",
+	.init = paths_mod_init,
+	.apply = paths_mod_apply,
+	.uninit = paths_mod_uninit,
+	.status = paths_mod_status,
 };
 
 void kt_denials_send(struct kyotend *d, bool everything)
@@ -162,6 +215,7 @@ static void policy_in_force(struct policyd *pd, const struct kt_policy *p,
 	struct kyotend *d = container_of(pd, struct kyotend, policy);
 
 	kt_denials_policy(d, p, generation);
+	paths_set_policy(&d->paths, p);
 }
 
 /* The segment-separation policy: nftables on the linux backend, a table
@@ -212,6 +266,7 @@ const struct kt_module *const kt_modules[] = {
 	&ports_module,
 #endif
 	&tunnels_module,
+	&paths_module,
 	&denials_module,
 	&policy_module,
 	&kt_engine_module,

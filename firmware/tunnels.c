@@ -750,22 +750,44 @@ static json_t *endpoint_json(const struct kt_msg_sockaddr *e)
 	return json_string(out);
 }
 
-static json_t *bfd_json(const struct tun_device *dv, size_t p,
-			const struct kt_msg_tun_stats *st, uint64_t now_ms)
+/* The newer of the two: a change as it happened, or the counters (a
+ * restarted engine starts its sessions anew without a change). */
+static bool bfd_from_change(const struct tun_device *dv, size_t p)
 {
+	return dv->bfd[p].reported && dv->bfd[p].since_ms >= dv->stats_ms[p];
+}
+
+int tunnels_path_bfd(const struct tunnels *t, size_t dev, size_t peer)
+{
+	const struct tun_device *dv;
+	uint8_t state;
+
+	if (dev >= t->n_dev || peer >= t->dev[dev].n_peers || !t->dev[dev].bfd)
+		return -1;
+	dv = &t->dev[dev];
+	if (dv->bfd_rx_fd < 0)
+		return -1;
+	if (bfd_from_change(dv, peer))
+		return dv->bfd[peer].state;
+	state = dv->stats[peer].bfd_state;
+	return dv->stats_ms[peer] && state <= KT_BFD_UP ? state : -1;
+}
+
+static json_t *bfd_json(const struct tunnels *t, size_t d, size_t p, uint64_t now_ms)
+{
+	const struct tun_device *dv = &t->dev[d];
+	const struct kt_msg_tun_stats *st = &dv->stats[p];
 	const struct tun_bfd *b = &dv->bfd[p];
-	/* The newer of the two: a change as it happened, or the counters
-	 * (a restarted engine starts its sessions anew without a change). */
-	bool from_change = b->reported && b->since_ms >= dv->stats_ms[p];
-	uint8_t state = from_change ? b->state : st->bfd_state;
+	bool from_change = bfd_from_change(dv, p);
+	int state = tunnels_path_bfd(t, d, p);
 
 	if (dv->bfd_rx_fd < 0)
 		return json_pack("{s:s}", "state", "off");
-	if (state > KT_BFD_UP || (!from_change && !dv->stats_ms[p]))
+	if (state < 0)
 		return json_pack("{s:s}", "state", "unknown");
 	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I,"
 			 " s:f, s:f, s:{s:o, s:o, s:o, s:o, s:o, s:i, s:i}}",
-		"state", kt_bfd_state_name(state),
+		"state", kt_bfd_state_name((unsigned)state),
 		"diag", kt_bfd_diag_name(from_change ? b->diag : st->bfd_diag),
 		"remote-diag", kt_bfd_diag_name(from_change ? b->remote_diag
 					     : st->bfd_remote_diag),
@@ -833,7 +855,7 @@ json_t *tunnels_status(const struct tunnels *t)
 				"endpoint", endpoint_json(&st->endpoint),
 				"reported", dv->stats_ms[p] != 0));
 			json_object_set_new(json_array_get(paths, json_array_size(paths) - 1),
-					    "bfd", bfd_json(dv, p, st, now_ms));
+					    "bfd", bfd_json(t, i, p, now_ms));
 		}
 	}
 	return json_pack("{s:b, s:s, s:s?, s:i, s:s?, s:o, s:o, s:i}",

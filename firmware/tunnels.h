@@ -109,6 +109,10 @@ int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 int tunnels_bfd_state(struct tunnels *t, const struct kt_msg_bfd_state *m,
 		      uint64_t now_ms);
 
+/* A path's BFD state as last reported (enum kt_bfd_state), or -1 when
+ * it has none or it is not known yet. */
+int tunnels_path_bfd(const struct tunnels *t, size_t dev, size_t peer);
+
 /* A batch of counters from the engine, each entry through tunnels_stats;
  * what is refused is counted (the first one logged). Returns how many
  * entries were refused (a malformed batch counts as one). */

@@ -304,10 +304,10 @@ static int dummy_udp_open(struct sys *s, int family, uint16_t port,
 }
 
 static struct sys_troute *troute_find(struct dummy_priv *p, uint32_t table,
-				       const struct kt_prefix *dst)
+				       const struct kt_prefix *dst, unsigned metric)
 {
 	for (size_t i = 0; i < p->n_troutes; i++)
-		if (p->troutes[i].table == table &&
+		if (p->troutes[i].table == table && p->troutes[i].metric == metric &&
 		    kt_prefix_equal(&p->troutes[i].dst, dst))
 			return &p->troutes[i];
 	return NULL;
@@ -323,7 +323,7 @@ static int dummy_troute_replace(struct sys *s, const struct sys_troute *r)
 		return err;
 	if (r->type == SYS_RT_UNICAST && !by_index(p, r->ifindex))
 		return -ENODEV;
-	if ((t = troute_find(p, r->table, &r->dst))) {
+	if ((t = troute_find(p, r->table, &r->dst, r->metric))) {
 		*t = *r;
 		return 0;
 	}
@@ -341,7 +341,7 @@ static int dummy_troute_del(struct sys *s, const struct sys_troute *r)
 
 	if (err)
 		return err;
-	if ((t = troute_find(p, r->table, &r->dst)))
+	if ((t = troute_find(p, r->table, &r->dst, r->metric)))
 		*t = p->troutes[--p->n_troutes];
 	return 0;
 }
@@ -549,10 +549,10 @@ bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
 }
 
 bool sys_dummy_troute(struct sys *s, uint32_t table, const struct kt_prefix *dst,
-		      enum sys_rt_type *type, char ifname[IF_NAMESIZE])
+		      unsigned metric, enum sys_rt_type *type, char ifname[IF_NAMESIZE])
 {
 	struct dummy_priv *p = s->priv;
-	struct sys_troute *t = troute_find(p, table, dst);
+	struct sys_troute *t = troute_find(p, table, dst, metric);
 	struct sys_link *l;
 
 	if (!t)

@@ -336,6 +336,8 @@ static int troute_msg(struct sys *s, uint16_t type, uint16_t flags,
 	mnl_attr_put(nlh, RTA_DST, len, r->dst.addr.bytes);
 	if (type != RTM_DELROUTE && r->type == SYS_RT_UNICAST)
 		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)r->ifindex);
+	if (r->metric)
+		mnl_attr_put_u32(nlh, RTA_PRIORITY, r->metric);
 	return nl_talk(s->priv, nlh, NULL, NULL);
 }
 

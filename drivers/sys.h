@@ -30,7 +30,7 @@ struct sys_link {
 typedef void (*sys_link_fn)(void *arg, const struct sys_link *l, bool removed);
 
 /* Policy routing, for the failover's per-segment tables: a route in a
- * table of its own, told apart by table and destination alone (no metric),
+ * table of its own, told apart by table, destination and metric,
  * so that a replace switches it atomically between a path, a blackhole
  * (drop: no eligible path left) and a throw (go on to the next rule). */
 enum sys_rt_type { SYS_RT_UNICAST, SYS_RT_BLACKHOLE, SYS_RT_THROW };
@@ -40,6 +40,7 @@ struct sys_troute {
 	struct kt_prefix dst;
 	enum sys_rt_type type;
 	int ifindex;			/* SYS_RT_UNICAST only */
+	unsigned metric;		/* 0 in the per-segment tables */
 };
 
 /* "from all iif IFNAME lookup TABLE", at PRIORITY, per family. */
@@ -161,10 +162,10 @@ bool sys_dummy_has_route(struct sys *s, const struct kt_prefix *dst,
 /* The metric of the route to dst through name, or -1 if there is none. */
 int sys_dummy_route_metric(struct sys *s, const struct kt_prefix *dst,
 			   const char *name);
-/* The route to dst in table: its type and interface name ("" for none);
- * false if the table has none. */
+/* The route to dst at metric in table: its type and interface name (""
+ * for none); false if the table has none. */
 bool sys_dummy_troute(struct sys *s, uint32_t table, const struct kt_prefix *dst,
-		      enum sys_rt_type *type, char ifname[IF_NAMESIZE]);
+		      unsigned metric, enum sys_rt_type *type, char ifname[IF_NAMESIZE]);
 size_t sys_dummy_troute_count(struct sys *s, uint32_t table);
 bool sys_dummy_has_rule(struct sys *s, const struct sys_rule *r);
 /* Next call of the named operation fails with err (0 clears). */

@@ -789,6 +789,30 @@ static int f_remote_name(struct kt_yw *w, yaml_node_t *v, const char *p,
 			   sizeof(struct kt_remote_site));
 }
 
+static int f_closed_only_one(struct kt_yw *w, yaml_node_t *v, const char *p,
+			     size_t i, void *o)
+{
+	struct kt_remote_site *s = o;
+	char a[KT_PREFIX_STRLEN];
+	int r = kt_yw_prefix_like(w, v, p, PREFIX_LIKE, &s->closed_only[i]);
+
+	if (r)
+		return r;
+	for (size_t k = 0; k < s->peer.n_routes; k++)
+		if (kt_prefix_equal(&s->peer.routes[k], &s->closed_only[i])) {
+			s->n_closed_only = i + 1;
+			return 0;
+		}
+	return kt_yw_fail(w, v, p, "%s is not one of the site's routes",
+			  kt_prefix_str(&s->closed_only[i], a, sizeof(a)));
+}
+
+static int f_remote_closed_only(struct kt_yw *w, yaml_node_t *v, const char *p,
+				void *o)
+{
+	return kt_yw_list(w, v, p, KT_MAX_ROUTES, f_closed_only_one, o);
+}
+
 static int f_remote_site(struct kt_yw *w, yaml_node_t *v, const char *p,
 			 size_t i, void *o)
 {
@@ -800,6 +824,8 @@ static int f_remote_site(struct kt_yw *w, yaml_node_t *v, const char *p,
 		{ "public-key", true, f_peer_public_key },
 		{ "address", true, f_peer_address },
 		{ "routes", false, f_peer_routes },
+		/* after routes: each must be one of them */
+		{ "closed-only", false, f_remote_closed_only },
 		{ "preshared-key", false, f_peer_preshared_key },
 	};
 	struct kt_remote_site *s = &c->cfg->sites[i];

@@ -89,10 +89,15 @@ struct kt_hub {
 	struct kt_tunnel_peer peer;
 };
 
-/* Hubs only: a site whose tunnels this hub terminates. */
+/* Hubs only: a site whose tunnels this hub terminates. closed_only: those
+ * of its routes the hub sends over closed lines only (the site's My
+ * Number prefixes), dropped rather than sent over a best-effort line when
+ * no closed path to the site works. */
 struct kt_remote_site {
 	char name[KT_NAME_MAX];
 	struct kt_tunnel_peer peer;
+	struct kt_prefix closed_only[KT_MAX_ROUTES];
+	size_t n_closed_only;
 };
 
 struct kt_segment {

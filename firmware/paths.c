@@ -23,6 +23,7 @@ static const char *const cause_names[] = {
 };
 
 static void on_hold(struct kt_timer *t);
+static uint64_t hub_evaluate(struct paths *ps, bool all);
 
 int paths_init(struct paths *ps, struct sys *sys, struct kt_loop *loop,
 	       const struct tunnels *tun, const struct ports *ports)
@@ -44,6 +45,8 @@ void paths_uninit(struct paths *ps)
 	kt_timer_cancel(ps->loop, &ps->hold);
 	free(ps->cfg);
 	ps->cfg = NULL;
+	free(ps->hub);
+	ps->hub = NULL;
 }
 
 /* --- what a path is --- */
@@ -320,6 +323,12 @@ static void evaluate(struct paths *ps, enum paths_cause why)
 	uint64_t now = kt_loop_now(ps->loop), wait = 0;
 	bool changed = false;
 
+	if (ps->hub_mode) {
+		wait = hub_evaluate(ps, false);
+		if (wait)
+			kt_timer_set(ps->loop, &ps->hold, wait);
+		return;
+	}
 	if (!ps->enabled)
 		return;
 	for (size_t d = 0; d < ps->tun->n_dev; d++) {
@@ -348,6 +357,187 @@ static void evaluate(struct paths *ps, enum paths_cause why)
 		kt_timer_set(ps->loop, &ps->hold, wait);
 	else
 		kt_timer_cancel(ps->loop, &ps->hold);
+}
+
+/* --- a hub --- */
+
+static bool closed_only(const struct kt_remote_site *s, const struct kt_prefix *p)
+{
+	for (size_t i = 0; i < s->n_closed_only; i++)
+		if (kt_prefix_equal(&s->closed_only[i], p))
+			return true;
+	return false;
+}
+
+static bool hub_usable(const struct paths *ps, size_t d, size_t site)
+{
+	const struct tun_device *dv = &ps->tun->dev[d];
+	const struct ports_port *pp;
+	int bfd;
+
+	if (dv->tun_fd < 0 || dv->ifindex <= 0 || site >= dv->n_peers)
+		return false;
+	pp = ps->ports ? ports_find(ps->ports, dv->line_ifname) : NULL;
+	if (ps->ports && (!pp || !ports_line_up(pp)))
+		return false;
+	bfd = tunnels_path_bfd(ps->tun, d, site);
+	return dv->bfd_rx_fd < 0 || bfd == KT_BFD_UP;
+}
+
+/* The site's routes through device d, or not. */
+static void hub_program(struct paths *ps, size_t d, size_t site, bool on)
+{
+	const struct tun_device *dv = &ps->tun->dev[d];
+	const struct kt_remote_site *s = &ps->cfg->sites[site];
+	unsigned metric = tunnels_line_metric(ps->cfg, dv->line);
+	bool best_effort = ps->cfg->lines[dv->line].kind == KT_LINE_BEST_EFFORT;
+
+	for (size_t r = 0; r < s->peer.n_routes; r++) {
+		int err;
+
+		if (best_effort && closed_only(s, &s->peer.routes[r]))
+			continue;
+		err = on ? sys_route_replace(ps->sys, &s->peer.routes[r], NULL,
+					     dv->ifindex, metric)
+			 : sys_route_del(ps->sys, &s->peer.routes[r], dv->ifindex);
+		if (err && !(err == -ESRCH && !on)) {
+			ps->kernel_errors++;
+			log_errx("PATHS_KERNEL", "site %s: route through %s: %s",
+				 s->name, dv->ifname, strerror(-err));
+		}
+	}
+}
+
+static uint64_t hub_evaluate(struct paths *ps, bool all)
+{
+	uint64_t now = kt_loop_now(ps->loop), wait = 0;
+
+	for (size_t d = 0; d < ps->hub_devs; d++)
+		for (size_t s = 0; s < ps->hub_sites; s++) {
+			struct paths_hub *h = &ps->hub[d * ps->hub_sites + s];
+			bool u = hub_usable(ps, d, s);
+
+			if (u && !h->usable)
+				h->usable_since = now;
+			h->usable = u;
+		}
+	for (size_t s = 0; s < ps->hub_sites; s++)
+		for (size_t d = 0; d < ps->hub_devs; d++) {
+			struct paths_hub *h = &ps->hub[d * ps->hub_sites + s];
+			unsigned m = tunnels_line_metric(ps->cfg, ps->tun->dev[d].line);
+			bool worse = false, better = false, want;
+
+			for (size_t e = 0; e < ps->hub_devs; e++) {
+				const struct paths_hub *o = &ps->hub[e * ps->hub_sites + s];
+				unsigned om = tunnels_line_metric(ps->cfg, ps->tun->dev[e].line);
+
+				if (e == d || !o->installed || !o->usable)
+					continue;
+				worse = worse || om > m;
+				better = better || om < m;
+			}
+			/* Failover is at once (the other line's routes are
+			 * there already). A path that would take the site's
+			 * traffic from another working one does so after the
+			 * hold-down; as the only one, or as a fallback behind a
+			 * better one, it is installed at once. */
+			want = h->usable && (h->installed || better || !worse ||
+					     now - h->usable_since >= ps->hold_down_ms);
+			if (h->usable && !want) {
+				uint64_t left = ps->hold_down_ms - (now - h->usable_since);
+
+				if (!wait || left < wait)
+					wait = left;
+			}
+			if (want == h->installed && !all)
+				continue;
+			if (want != h->installed) {
+				ps->hub_changes++;
+				kt_log(want ? LOG_NOTICE : LOG_WARNING, KT_MODULE,
+				       want ? "SITE_PATH_ON" : "SITE_PATH_OFF",
+				       "site %s: %s through %s (line %s)",
+				       ps->cfg->sites[s].name,
+				       want ? "routes" : "no routes",
+				       ps->tun->dev[d].ifname,
+				       ps->cfg->lines[ps->tun->dev[d].line].name);
+			}
+			h->installed = want;
+			hub_program(ps, d, s, want);
+		}
+	return wait;
+}
+
+static void hub_blackholes(struct paths *ps, const struct kt_config *cfg, bool on)
+{
+	for (size_t s = 0; s < cfg->n_sites; s++)
+		for (size_t i = 0; i < cfg->sites[s].n_closed_only; i++) {
+			struct sys_troute r = {
+				.table = 254, .dst = cfg->sites[s].closed_only[i],
+				.type = SYS_RT_BLACKHOLE,
+				.metric = PATHS_HUB_BLACKHOLE_METRIC,
+			};
+			int err = on ? sys_troute_replace(ps->sys, &r)
+				     : sys_troute_del(ps->sys, &r);
+
+			if (err) {
+				ps->kernel_errors++;
+				log_errx("PATHS_KERNEL", "site %s: blackhole for a "
+					 "closed-only prefix: %s", cfg->sites[s].name,
+					 strerror(-err));
+			}
+		}
+}
+
+/* What the previous configuration routed that the new one does not. */
+static void hub_forget(struct paths *ps, const struct kt_config *cfg)
+{
+	const struct kt_config *old = ps->cfg;
+
+	hub_blackholes(ps, old, false);
+	for (size_t s = 0; s < old->n_sites && ps->hub; s++) {
+		const struct kt_remote_site *os = &old->sites[s];
+		const struct kt_remote_site *ns = NULL;
+
+		for (size_t k = 0; k < cfg->n_sites; k++)
+			if (!strcmp(cfg->sites[k].name, os->name))
+				ns = &cfg->sites[k];
+		for (size_t r = 0; r < os->peer.n_routes; r++) {
+			bool kept = false;
+
+			for (size_t k = 0; ns && k < ns->peer.n_routes; k++)
+				kept = kept || kt_prefix_equal(&ns->peer.routes[k],
+							       &os->peer.routes[r]);
+			for (size_t d = 0; !kept && d < ps->tun->n_dev; d++)
+				sys_route_del(ps->sys, &os->peer.routes[r],
+					      ps->tun->dev[d].ifindex);
+		}
+	}
+}
+
+static int hub_apply(struct paths *ps, const struct kt_config *cfg)
+{
+	if (ps->hub_mode)
+		hub_forget(ps, cfg);
+	free(ps->hub);
+	ps->hub = NULL;
+	ps->hub_mode = cfg->role == KT_ROLE_HUB && cfg->tunnel.enabled &&
+		       ps->tun->built && ps->tun->n_dev > 0;
+	*ps->cfg = *cfg;
+	if (!ps->hub_mode)
+		return 0;
+	ps->hub_devs = ps->tun->n_dev;
+	ps->hub_sites = cfg->n_sites;
+	ps->hub = calloc(ps->hub_devs * ps->hub_sites + 1, sizeof(*ps->hub));
+	if (!ps->hub) {
+		ps->hub_mode = false;
+		return -ENOMEM;
+	}
+	hub_blackholes(ps, cfg, true);
+	/* Routes in the kernel from before (a reload, a restart) are
+	 * replaced or removed by the first evaluation: all of them. */
+	if (hub_evaluate(ps, true))
+		kt_timer_set(ps->loop, &ps->hold, ps->hold_down_ms);
+	return 0;
 }
 
 static void on_hold(struct kt_timer *t)
@@ -400,6 +590,14 @@ int paths_apply(struct paths *ps, const struct kt_config *cfg)
 
 	memcpy(old, ps->seg, sizeof(old));
 	ps->hold_down_ms = cfg->failover.hold_down_ms;
+	if (cfg->role == KT_ROLE_HUB || ps->hub_mode) {
+		/* A box that was a site keeps none of a site's tables. */
+		for (size_t i = 0; i < n_old; i++)
+			unprogram(ps, &old[i]);
+		ps->n_seg = 0;
+		ps->enabled = false;
+		return hub_apply(ps, cfg);
+	}
 	ps->enabled = cfg->role == KT_ROLE_SITE && cfg->tunnel.enabled &&
 		      ps->tun->built && ps->tun->n_dev > 0;
 	/* Segments that go (or all, when selection stops) lose their rule

@@ -18,6 +18,14 @@
  * the other atomically, and what is in flight on the old one still
  * arrives (make before break).
  *
+ * On a hub the same module routes each site's prefixes through each line
+ * whose path to that site works (carrier and BFD), in the main table
+ * with the line's metric, so the data centre's traffic follows the paths
+ * the site can use; a path that comes back carries them again after the
+ * hold-down (at once if it is the site's only one). A site's closed-only
+ * prefixes (its My Number segment) never go over a best-effort line: with
+ * no closed path they meet a blackhole.
+ *
  * Eligibility: the running segment policy's `paths` for the segment
  * whose ports include the segment's port; without one, My Number uses
  * closed lines only and the others every line. Order: closed lines
@@ -65,6 +73,17 @@ struct paths_seg {
 	char fault[160];		/* a route or rule the kernel refused */
 };
 
+/* A hub's view of one site over one of its lines. */
+struct paths_hub {
+	bool usable, installed;
+	uint64_t usable_since;
+};
+
+/* Below every route a hub installs (metrics from 100), above none: a
+ * closed-only prefix with no closed path left is dropped here rather than
+ * looked up any further. */
+#define PATHS_HUB_BLACKHOLE_METRIC 4000
+
 struct paths_elig {			/* from the running policy */
 	char ifname[IF_NAMESIZE];
 	unsigned kinds;
@@ -90,6 +109,12 @@ struct paths {
 	bool have_policy;
 	struct kt_timer hold;
 	unsigned kernel_errors;
+	/* A hub: per device (line) and site, whether the site's routes go
+	 * through that line now (hub[dev * n_sites + site]). */
+	bool hub_mode;
+	struct paths_hub *hub;
+	size_t hub_sites, hub_devs;
+	unsigned hub_changes;
 };
 
 int paths_init(struct paths *ps, struct sys *sys, struct kt_loop *loop,

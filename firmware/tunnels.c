@@ -82,7 +82,7 @@ void tunnels_uninit(struct tunnels *t)
 
 /* --- what the configuration asks for --- */
 
-static unsigned line_metric(const struct kt_config *cfg, unsigned line)
+unsigned tunnels_line_metric(const struct kt_config *cfg, unsigned line)
 {
 	return (cfg->lines[line].kind == KT_LINE_CLOSED ? KT_TUNNELS_METRIC_CLOSED
 		: KT_TUNNELS_METRIC_BEST_EFFORT) + line;
@@ -219,7 +219,7 @@ static size_t plan(const struct kt_config *cfg, struct tun_device *out)
 static int plan_routes(const struct kt_config *cfg, struct tun_device *dv)
 {
 	size_t cap = dv->n_peers * (KT_MAX_ROUTES + 1), n = 0;
-	unsigned metric = line_metric(cfg, dv->line) +
+	unsigned metric = tunnels_line_metric(cfg, dv->line) +
 			  (dv->hub >= 0 ? 10u * (unsigned)dv->hub : 0);
 
 	dv->routes = calloc(cap ? cap : 1, sizeof(*dv->routes));
@@ -231,7 +231,9 @@ static int plan_routes(const struct kt_config *cfg, struct tun_device *dv)
 
 		kt_prefix_host(&p->address, &dv->routes[n].dst);
 		dv->routes[n++].metric = metric;
-		for (size_t r = 0; r < p->n_routes; r++) {
+		/* A hub routes what is behind each site by the paths that work
+		 * (firmware/paths.c); the site's own address stays here. */
+		for (size_t r = 0; dv->hub >= 0 && r < p->n_routes; r++) {
 			dv->routes[n].dst = p->routes[r];
 			dv->routes[n++].metric = metric;
 		}
@@ -267,6 +269,25 @@ static int take_socket(struct tunnels *t, const struct tun_device *want)
 		}
 	}
 	return -1;
+}
+
+static void keep_path_state(const struct tunnels *t, const struct kt_config *cfg,
+			    const struct tun_device *old, struct tun_device *dv)
+{
+	for (size_t i = 0; t->built && old->bfd && old->stats && i < dv->n_peers; i++) {
+		const char *name, *old_name;
+
+		peer_of(cfg, dv, i, &name);
+		for (size_t j = 0; j < old->n_peers; j++) {
+			peer_of(t->cfg, old, j, &old_name);
+			if (strcmp(name, old_name))
+				continue;
+			dv->bfd[i] = old->bfd[j];
+			dv->stats[i] = old->stats[j];
+			dv->stats_ms[i] = old->stats_ms[j];
+			break;
+		}
+	}
 }
 
 static bool route_in(const struct tun_route *r, const struct tun_device *dv)
@@ -494,6 +515,10 @@ int tunnels_apply(struct tunnels *t, const struct kt_config *cfg)
 			dv->bfd_rx_fd = old->bfd_rx_fd;
 			dv->bfd_tx_fd = old->bfd_tx_fd;
 			old->bfd_rx_fd = old->bfd_tx_fd = -1;
+			/* What is known of each peer's path, by name: the
+			 * engine keeps an unchanged device's sessions, and the
+			 * failover must not see them as unknown meanwhile. */
+			keep_path_state(t, cfg, old, dv);
 			/* Only through an interface it has: a delete with
 			 * no interface would take any path's route. */
 			for (size_t r = 0; old->ifindex > 0 && r < old->n_routes; r++)

@@ -125,6 +125,9 @@ typedef void (*tunnels_send_fn)(void *arg, uint16_t type, const void *p,
 				size_t len, int fd);
 void tunnels_send(struct tunnels *t, tunnels_send_fn send, void *arg);
 
+/* The metric of a route over line `line`: closed lines first. */
+unsigned tunnels_line_metric(const struct kt_config *cfg, unsigned line);
+
 /* The interface name of a site's path or a hub's line. */
 void tunnels_ifname(char out[IF_NAMESIZE], int hub, unsigned line);
 

@@ -216,7 +216,7 @@ static const char *via(struct fixture *f, uint32_t table, const char *dst)
 	enum sys_rt_type type;
 
 	prefix(dst, &p);
-	if (!sys_dummy_troute(&f->sys, table, &p, &type, name))
+	if (!sys_dummy_troute(&f->sys, table, &p, 0, &type, name))
 		return "none";
 	return type == SYS_RT_BLACKHOLE ? "blackhole" : type == SYS_RT_THROW ? "throw" : name;
 }
@@ -372,6 +372,144 @@ static void test_refused_route_is_a_fault(void **state)
 	assert_string_equal(via(f, LG, "172.30.0.1/32"), "kt-h1-l2");
 }
 
+/* --- a hub --- */
+
+static void hub_config(struct fixture *f)
+{
+	struct kt_config *c = &f->cfg;
+
+	site_config(f);
+	c->role = KT_ROLE_HUB;
+	c->n_hubs = 0;
+	memset(c->hubs, 0, sizeof(c->hubs));
+	c->n_segments = 1;
+	c->segments[0].kind = KT_SEG_DATACENTER;
+	c->n_sites = 2;
+	for (int s = 0; s < 2; s++) {
+		struct kt_remote_site *rs = &c->sites[s];
+		uint8_t priv[KT_SUITE_KEY_LEN];
+		char a[32];
+
+		memset(rs, 0, sizeof(*rs));
+		snprintf(rs->name, KT_NAME_MAX, "site%d", s + 1);
+		assert_int_equal(kt_suite_cryptrec.keygen(priv, rs->peer.public_key), 0);
+		kt_wipe(priv, sizeof(priv));
+		rs->peer.public_key_len = 65;
+		snprintf(a, sizeof(a), "172.30.1.%d", s + 1);
+		assert_true(kt_addr_parse(a, &rs->peer.address));
+		snprintf(a, sizeof(a), "10.%d.0.0/16", s + 1);
+		prefix(a, &rs->peer.routes[0]);
+		snprintf(a, sizeof(a), "10.%d.1.0/24", s + 1);
+		prefix(a, &rs->peer.routes[1]);
+		rs->peer.n_routes = 2;
+		rs->closed_only[0] = rs->peer.routes[1];
+		rs->n_closed_only = 1;
+	}
+}
+
+static int setup_hub(void **state)
+{
+	struct fixture *f;
+
+	assert_int_equal(setup(state), 0);
+	f = *state;
+	hub_config(f);
+	assert_int_equal(ports_apply(&f->ports, &f->cfg), 0);
+	kt_loop_once(&f->loop, 0);
+	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
+	assert_int_equal(paths_apply(&f->p, &f->cfg), 0);
+	assert_true(f->p.hub_mode);
+	return 0;
+}
+
+static void hub_bfd(struct fixture *f, const char *ifname, uint32_t site, uint8_t state)
+{
+	uint32_t d = dev(f, ifname);
+	struct kt_msg_bfd_state m = {
+		.tun_generation = f->t.generation, .device = d, .peer = site,
+		.old_state = (uint8_t)(f->t.dev[d].bfd[site].reported ?
+				       f->t.dev[d].bfd[site].state : KT_BFD_DOWN),
+		.new_state = state,
+	};
+
+	if (m.old_state == state)
+		return;
+	assert_int_equal(tunnels_bfd_state(&f->t, &m, kt_loop_now(&f->loop)), 0);
+	paths_update(&f->p, PATHS_CAUSE_BFD);
+}
+
+static int metric_of(struct fixture *f, const char *dst, const char *dev_name)
+{
+	struct kt_prefix p;
+
+	prefix(dst, &p);
+	return sys_dummy_route_metric(&f->sys, &p, dev_name);
+}
+
+static void test_hub_follows_paths(void **state)
+{
+	struct fixture *f = *state;
+	enum sys_rt_type type;
+	char name[IF_NAMESIZE];
+	struct kt_prefix p;
+
+	/* Nothing known yet: no route to what is behind the sites; the
+	 * closed-only prefix has its blackhole below every route. */
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	prefix("10.1.1.0/24", &p);
+	assert_true(sys_dummy_troute(&f->sys, 254, &p, PATHS_HUB_BLACKHOLE_METRIC,
+				     &type, name));
+	assert_int_equal(type, SYS_RT_BLACKHOLE);
+	for (uint32_t s = 0; s < 2; s++) {
+		hub_bfd(f, "kt-l1", s, KT_BFD_UP);
+		hub_bfd(f, "kt-l2", s, KT_BFD_UP);
+	}
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), 100);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l2"), 201);
+	/* My Number's prefix: the closed line only. */
+	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), 100);
+	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l2"), -1);
+	/* site1's closed path fails: its routes leave that line at once,
+	 * site2's stay. */
+	hub_bfd(f, "kt-l1", 0, KT_BFD_DOWN);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l2"), 201);
+	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), -1);
+	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l1"), 100);
+	/* It comes back: after the hold-down, since the other line carries
+	 * the site meanwhile. */
+	hub_bfd(f, "kt-l1", 0, KT_BFD_UP);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	advance(f, 9999);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	advance(f, 2);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), 100);
+	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), 100);
+	/* Both lines of site2 fail, then one returns: at once, it is the
+	 * only one. */
+	hub_bfd(f, "kt-l1", 1, KT_BFD_DOWN);
+	hub_bfd(f, "kt-l2", 1, KT_BFD_DOWN);
+	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l2"), -1);
+	hub_bfd(f, "kt-l2", 1, KT_BFD_UP);
+	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l2"), 201);
+	assert_int_equal(metric_of(f, "10.2.1.0/24", "kt-l2"), -1);
+}
+
+static void test_hub_carrier(void **state)
+{
+	struct fixture *f = *state;
+
+	for (uint32_t s = 0; s < 2; s++) {
+		hub_bfd(f, "kt-l1", s, KT_BFD_UP);
+		hub_bfd(f, "kt-l2", s, KT_BFD_UP);
+	}
+	assert_int_equal(sys_dummy_set_carrier(&f->sys, "eth1", false), 0);
+	kt_loop_once(&f->loop, 0);
+	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l2"), -1);
+	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l2"), -1);
+	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l1"), 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +520,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_eligibility, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_choice_and_removes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_route_is_a_fault, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hub_follows_paths, setup_hub, teardown),
+		cmocka_unit_test_setup_teardown(test_hub_carrier, setup_hub, teardown),
 	};
 
 	return cmocka_run_group_tests_name("paths", tests, NULL, NULL);

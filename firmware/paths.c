@@ -384,18 +384,18 @@ static bool hub_usable(const struct paths *ps, size_t d, size_t site)
 	return dv->bfd_rx_fd < 0 || bfd == KT_BFD_UP;
 }
 
-/* The site's routes through device d, or not. */
-static void hub_program(struct paths *ps, size_t d, size_t site, bool on)
+/* The site's routes of one class through device d, or not: class 0 its
+ * routes but the closed-only ones, class 1 those (closed lines only). */
+static void hub_program(struct paths *ps, size_t d, size_t site, int class, bool on)
 {
 	const struct tun_device *dv = &ps->tun->dev[d];
 	const struct kt_remote_site *s = &ps->cfg->sites[site];
 	unsigned metric = tunnels_line_metric(ps->cfg, dv->line);
-	bool best_effort = ps->cfg->lines[dv->line].kind == KT_LINE_BEST_EFFORT;
 
 	for (size_t r = 0; r < s->peer.n_routes; r++) {
 		int err;
 
-		if (best_effort && closed_only(s, &s->peer.routes[r]))
+		if (closed_only(s, &s->peer.routes[r]) != (class == 1))
 			continue;
 		err = on ? sys_route_replace(ps->sys, &s->peer.routes[r], NULL,
 					     dv->ifindex, metric)
@@ -406,6 +406,43 @@ static void hub_program(struct paths *ps, size_t d, size_t site, bool on)
 				 s->name, dv->ifname, strerror(-err));
 		}
 	}
+}
+
+static bool best_effort_dev(const struct paths *ps, size_t d)
+{
+	return ps->cfg->lines[ps->tun->dev[d].line].kind == KT_LINE_BEST_EFFORT;
+}
+
+/* Whether device d should carry site s's routes of a class now; *wait
+ * gets the ms until it may, when only the hold-down keeps it out. */
+static bool hub_want(const struct paths *ps, size_t d, size_t s, int class,
+		     uint64_t now, uint64_t *wait)
+{
+	const struct paths_hub *h = &ps->hub[d * ps->hub_sites + s];
+	unsigned m = tunnels_line_metric(ps->cfg, ps->tun->dev[d].line);
+	bool worse = false, better = false;
+
+	if (!h->usable || (class == 1 && best_effort_dev(ps, d)))
+		return false;
+	if (h->installed[class])
+		return true;
+	for (size_t e = 0; e < ps->hub_devs; e++) {
+		const struct paths_hub *o = &ps->hub[e * ps->hub_sites + s];
+		unsigned om = tunnels_line_metric(ps->cfg, ps->tun->dev[e].line);
+
+		if (e == d || !o->installed[class] || !o->usable)
+			continue;
+		worse = worse || om > m;
+		better = better || om < m;
+	}
+	/* Failover is at once (the other line's routes are there already).
+	 * A path that would take the site's traffic from another working
+	 * one does so after the hold-down; as the only one, or as a fallback
+	 * behind a better one, it is installed at once. */
+	if (better || !worse || now - h->usable_since >= ps->hold_down_ms)
+		return true;
+	*wait = ps->hold_down_ms - (now - h->usable_since);
+	return false;
 }
 
 static uint64_t hub_evaluate(struct paths *ps, bool all)
@@ -422,48 +459,29 @@ static uint64_t hub_evaluate(struct paths *ps, bool all)
 			h->usable = u;
 		}
 	for (size_t s = 0; s < ps->hub_sites; s++)
-		for (size_t d = 0; d < ps->hub_devs; d++) {
-			struct paths_hub *h = &ps->hub[d * ps->hub_sites + s];
-			unsigned m = tunnels_line_metric(ps->cfg, ps->tun->dev[d].line);
-			bool worse = false, better = false, want;
+		for (int class = 0; class < 2; class++)
+			for (size_t d = 0; d < ps->hub_devs; d++) {
+				struct paths_hub *h = &ps->hub[d * ps->hub_sites + s];
+				uint64_t left = 0;
+				bool want = hub_want(ps, d, s, class, now, &left);
 
-			for (size_t e = 0; e < ps->hub_devs; e++) {
-				const struct paths_hub *o = &ps->hub[e * ps->hub_sites + s];
-				unsigned om = tunnels_line_metric(ps->cfg, ps->tun->dev[e].line);
-
-				if (e == d || !o->installed || !o->usable)
-					continue;
-				worse = worse || om > m;
-				better = better || om < m;
-			}
-			/* Failover is at once (the other line's routes are
-			 * there already). A path that would take the site's
-			 * traffic from another working one does so after the
-			 * hold-down; as the only one, or as a fallback behind a
-			 * better one, it is installed at once. */
-			want = h->usable && (h->installed || better || !worse ||
-					     now - h->usable_since >= ps->hold_down_ms);
-			if (h->usable && !want) {
-				uint64_t left = ps->hold_down_ms - (now - h->usable_since);
-
-				if (!wait || left < wait)
+				if (left && (!wait || left < wait))
 					wait = left;
+				if (want == h->installed[class] && !all)
+					continue;
+				if (want != h->installed[class] && class == 0) {
+					ps->hub_changes++;
+					kt_log(want ? LOG_NOTICE : LOG_WARNING, KT_MODULE,
+					       want ? "SITE_PATH_ON" : "SITE_PATH_OFF",
+					       "site %s: %s through %s (line %s)",
+					       ps->cfg->sites[s].name,
+					       want ? "routes" : "no routes",
+					       ps->tun->dev[d].ifname,
+					       ps->cfg->lines[ps->tun->dev[d].line].name);
+				}
+				h->installed[class] = want;
+				hub_program(ps, d, s, class, want);
 			}
-			if (want == h->installed && !all)
-				continue;
-			if (want != h->installed) {
-				ps->hub_changes++;
-				kt_log(want ? LOG_NOTICE : LOG_WARNING, KT_MODULE,
-				       want ? "SITE_PATH_ON" : "SITE_PATH_OFF",
-				       "site %s: %s through %s (line %s)",
-				       ps->cfg->sites[s].name,
-				       want ? "routes" : "no routes",
-				       ps->tun->dev[d].ifname,
-				       ps->cfg->lines[ps->tun->dev[d].line].name);
-			}
-			h->installed = want;
-			hub_program(ps, d, s, want);
-		}
 	return wait;
 }
 

@@ -75,7 +75,8 @@ struct paths_seg {
 
 /* A hub's view of one site over one of its lines. */
 struct paths_hub {
-	bool usable, installed;
+	bool usable;
+	bool installed[2];		/* routes, closed-only routes */
 	uint64_t usable_since;
 };
 

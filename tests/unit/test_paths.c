@@ -480,6 +480,8 @@ static void test_hub_follows_paths(void **state)
 	 * the site meanwhile. */
 	hub_bfd(f, "kt-l1", 0, KT_BFD_UP);
 	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	/* ... but My Number's prefix, which had no path at all, at once. */
+	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), 100);
 	advance(f, 9999);
 	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
 	advance(f, 2);

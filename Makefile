@@ -107,7 +107,8 @@ AUTOCONF := $(B)/include/generated/autoconf.h
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 # Programs the integration tests drive against real peers.
 TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun \
-	$(B)/tests/interop/polnft $(B)/tests/interop/kybfd
+	$(B)/tests/interop/polnft $(B)/tests/interop/kybfd \
+	$(B)/tests/interop/seqstream
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \

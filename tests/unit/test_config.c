@@ -635,6 +635,29 @@ static void test_tunnel_bad(void **state)
 		  "must not be empty" },
 		{ good_hub, "  - name: site2\n", "  - name: site2\n    port: 1\n", 16,
 		  5, "sites[1].port", "unknown key 'port'" },
+		/* closed-only: some of the site's own routes */
+		{ good_hub, "    routes: [10.2.0.0/16, 10.102.0.0/16]\n",
+		  "    routes: [10.2.0.0/16, 10.102.0.0/16]\n    closed-only: [10.102.0.0/16]\n",
+		  0, 0, NULL, NULL },
+		{ good_hub, "    routes: [10.2.0.0/16, 10.102.0.0/16]\n",
+		  "    routes: [10.2.0.0/16, 10.102.0.0/16]\n    closed-only: [10.2.1.0/24]\n",
+		  19, 19, "sites[1].closed-only[0]", "10.2.1.0/24 is not one of the site's routes" },
+		{ good_hub, "    routes: [10.2.0.0/16, 10.102.0.0/16]\n",
+		  "    routes: [10.2.0.0/16, 10.102.0.0/16]\n    closed-only: 10.2.0.0/16\n",
+		  19, 18, "sites[1].closed-only", "expected a list" },
+		/* BFD timers per line, the failover section */
+		{ good_tunnel, "    gateway: 100.64.7.1\n", "    gateway: 100.64.7.1\n"
+		  "    bfd-interval-ms: 300\n    bfd-multiplier: 5\n", 0, 0, NULL, NULL },
+		{ good_tunnel, "    gateway: 100.64.7.1\n", "    gateway: 100.64.7.1\n"
+		  "    bfd-interval-ms: 5\n", 11, 22, "lines[0].bfd-interval-ms", "10" },
+		{ good_tunnel, "    gateway: 100.64.7.1\n", "    gateway: 100.64.7.1\n"
+		  "    bfd-multiplier: 0\n", 11, 21, "lines[0].bfd-multiplier", "1" },
+		{ good_tunnel, "hubs:\n", "failover: {hold-down-ms: 0}\nhubs:\n", 0, 0,
+		  NULL, NULL },
+		{ good_tunnel, "hubs:\n", "failover: {hold-down-ms: 3600001}\nhubs:\n",
+		  21, 26, "failover.hold-down-ms", "out of range (0 to 3600000)" },
+		{ good_tunnel, "hubs:\n", "failover: {colour: red}\nhubs:\n", 21, 12,
+		  "failover.colour", "unknown key 'colour'" },
 	};
 	unsigned failed = 0;
 

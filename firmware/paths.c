@@ -293,7 +293,6 @@ static uint64_t choose(struct paths *ps, struct paths_seg *s, enum paths_cause w
 		s->failovers += best >= 0;
 	} else if (s->active < 0) {
 		s->active = best;
-		lost = why == PATHS_CAUSE_START ? why : PATHS_CAUSE_BFD;
 	} else if (best >= 0 && rank(s, best) < rank(s, s->active)) {
 		uint64_t up = now - ps->usable_since[best];
 

@@ -491,30 +491,31 @@ static void test_detect_and_slow_down(void **state)
 	assert_int_equal(A.s.stats.downs, 1);
 }
 
-static void test_jitter(void **state)
+/* Up at 100 ms both ways, then 20 s of A's packets: their gaps. */
+static void gaps_at_100ms(uint8_t mult)
 {
 	struct kt_bfd_config one = fast;
 
-	(void)state;
 	one.desired_min_tx_us = one.required_min_rx_us = 100000;
+	one.detect_mult = mult;
 	setup_pair(&one, &one);
 	assert_true(until_up(5000) < 5000);
 	advance(1000);
 	A.min_gap = A.max_gap = 0;
 	A.last_sent = 0;
 	advance(20000);
+}
+
+static void test_jitter(void **state)
+{
+	(void)state;
+	gaps_at_100ms(3);
 	assert_true(A.min_gap >= 75 && A.max_gap <= 100);
 	assert_true(A.max_gap - A.min_gap >= 10);	/* it does vary */
 	teardown(NULL);
 	setup(NULL);
 	/* Multiplier 1: at most 90 %. */
-	one.detect_mult = 1;
-	setup_pair(&one, &one);
-	assert_true(until_up(5000) < 5000);
-	advance(1000);
-	A.min_gap = A.max_gap = 0;
-	A.last_sent = 0;
-	advance(20000);
+	gaps_at_100ms(1);
 	assert_true(A.min_gap >= 75 && A.max_gap <= 90);
 }
 

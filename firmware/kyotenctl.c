@@ -522,6 +522,35 @@ static void print_paths(json_t *t)
 	}
 }
 
+/* Which path each segment uses (a site), from status' "paths". */
+static void print_segments(json_t *ps)
+{
+	json_t *s, *e;
+	size_t i, k;
+
+	if (!json_is_true(json_object_get(ps, "enabled")))
+		return;
+	printf(_("\n%-12s %-6s %-10s %-9s %-10s %-10s %s\n"), _("SEGMENT"), _("PORT"),
+	       _("ACTIVE"), _("SINCE"), _("FAILOVERS"), _("FAILBACKS"),
+	       _("ELIGIBLE (usable*)"));
+	json_array_foreach(json_object_get(ps, "segments"), i, s) {
+		char since[24], elig[160] = "";
+
+		snprintf(since, sizeof(since), _("%.0fs ago"),
+			 json_number_value(json_object_get(s, "since-s")));
+		json_array_foreach(json_object_get(s, "eligible"), k, e)
+			snprintf(elig + strlen(elig), sizeof(elig) - strlen(elig), "%s%s%s",
+				 k ? " " : "", str(e, "path"),
+				 json_is_true(json_object_get(e, "usable")) ? "*" : "");
+		printf("%-12s %-6s %-10s %-9s %-10lld %-10lld %s\n", str(s, "segment"),
+		       str(s, "port"), json_is_string(json_object_get(s, "active")) ?
+		       str(s, "active") : _("none"), since, num(s, "failovers"),
+		       num(s, "failbacks"), elig);
+		if (json_is_string(json_object_get(s, "fault")))
+			printf(_("  fault: %s\n"), str(s, "fault"));
+	}
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	bool as_json = argc > 2 && !strcmp(argv[2], "--json");
@@ -537,8 +566,10 @@ static int cmd_show(int argc, char **argv)
 	t = json_object_get(j, "tunnels");
 	if (as_json)
 		print_json(!t ? json_null() : paths ? json_object_get(t, "paths") : t);
-	else if (paths)
+	else if (paths) {
 		print_paths(t);
+		print_segments(json_object_get(j, "paths"));
+	}
 	else
 		print_tunnels(t);
 	json_decref(j);

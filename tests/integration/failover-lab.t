@@ -139,7 +139,7 @@ both_down() {
 	# Every segment's table ends the data centre's prefixes in a
 	# blackhole: nothing falls through to the main table.
 	for t in 1000 1001 1002 1003; do
-		fo_lab exec site1 ip route show table "$t" 172.16.0.0/16 | grep -q '^blackhole' ||
+		fo_lab exec site1 ip route show table "$t" 172.16.0.0/16 | grep '^blackhole' >/dev/null ||
 			{ echo "table $t: $(fo_lab exec site1 ip route show table "$t")"; return 1; }
 	done
 	fo_lab line up site1 inet >/dev/null

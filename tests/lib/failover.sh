@@ -25,7 +25,7 @@ fo_healthy() {
 	fo_lab ctl site1 status --json 2>/dev/null |
 		jq -e '(.paths.segments[] | select(.segment == "lgwan") | .active == "kt-h1-l1") and
 			([.tunnels.paths[] | select(.bfd.state == "up")] | length == 4)' >/dev/null &&
-		fo_lab exec hub1 ip route show 10.1.0.0/16 | grep -q 'dev kt-l1'
+		fo_lab exec hub1 ip route show 10.1.0.0/16 | grep 'dev kt-l1' >/dev/null
 }
 
 fo_wait_healthy() { # seconds

@@ -51,8 +51,12 @@ void kt_tunnels_stats(struct kyotend *d, const struct kt_msg_tun_stats_batch *b)
 {
 	tunnels_stats_batch(&d->tunnels, b, kt_loop_now(&d->loop));
 	/* A restarted engine's sessions come Up without a change reported
-	 * against the old state; the counters say so. */
-	paths_update(&d->paths, PATHS_CAUSE_BFD);
+	 * against the old state; the counters say so. Only then: a hub
+	 * gets 34 batches a second. */
+	if (d->tunnels.bfd_changed) {
+		d->tunnels.bfd_changed = false;
+		paths_update(&d->paths, PATHS_CAUSE_BFD);
+	}
 }
 
 int kt_tunnels_bfd_state(struct kyotend *d, const struct kt_msg_bfd_state *m)

@@ -664,6 +664,8 @@ int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
 	}
 	if (st->peer >= dv->n_peers)
 		return -EINVAL;
+	if (!dv->stats_ms[st->peer] || dv->stats[st->peer].bfd_state != st->bfd_state)
+		t->bfd_changed = true;
 	dv->stats[st->peer] = *st;
 	dv->stats_ms[st->peer] = now_ms ? now_ms : 1;
 	return 0;

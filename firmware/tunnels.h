@@ -90,6 +90,7 @@ struct tunnels {
 	char logged[300];		/* the fault last logged: once, not every retry */
 	struct kt_timer retry;
 	unsigned stats_refused;
+	bool bfd_changed;		/* counters brought a new BFD state */
 };
 
 int tunnels_init(struct tunnels *t, struct sys *sys, struct kt_loop *loop,

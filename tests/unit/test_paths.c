@@ -39,11 +39,6 @@ static void advance(struct fixture *f, uint64_t ms)
 	kt_loop_run_timers(&f->loop);
 }
 
-static void prefix(const char *s, struct kt_prefix *p)
-{
-	assert_true(kt_prefix_parse(s, p));
-}
-
 static void site_config(struct fixture *f)
 {
 	struct kt_config *c = &f->cfg;
@@ -57,12 +52,12 @@ static void site_config(struct fixture *f)
 	c->lines[0].kind = KT_LINE_CLOSED;
 	snprintf(c->lines[0].ifname, IF_NAMESIZE, "eth0");
 	snprintf(c->lines[0].port, KT_PORT_MAX, "eth0");
-	prefix("100.64.7.2/30", &c->lines[0].address);
+	unit_prefix("100.64.7.2/30", &c->lines[0].address);
 	snprintf(c->lines[1].name, KT_NAME_MAX, "internet");
 	c->lines[1].kind = KT_LINE_BEST_EFFORT;
 	snprintf(c->lines[1].ifname, IF_NAMESIZE, "eth1");
 	snprintf(c->lines[1].port, KT_PORT_MAX, "eth1");
-	prefix("198.18.7.2/30", &c->lines[1].address);
+	unit_prefix("198.18.7.2/30", &c->lines[1].address);
 	for (int l = 0; l < 2; l++) {
 		c->lines[l].bfd_interval_ms = 50;
 		c->lines[l].bfd_multiplier = 3;
@@ -84,19 +79,19 @@ static void site_config(struct fixture *f)
 		snprintf(a, sizeof(a), "172.30.0.%d", h + 1);
 		assert_true(kt_addr_parse(a, &hub->peer.address));
 		hub->peer.n_routes = 1;
-		prefix("172.16.0.0/16", &hub->peer.routes[0]);
+		unit_prefix("172.16.0.0/16", &hub->peer.routes[0]);
 	}
 	c->n_segments = 2;
 	snprintf(c->segments[0].name, KT_NAME_MAX, "mynumber");
 	c->segments[0].kind = KT_SEG_MYNUMBER;
 	snprintf(c->segments[0].ifname, IF_NAMESIZE, "eth2");
 	snprintf(c->segments[0].port, KT_PORT_MAX, "eth2");
-	prefix("10.1.1.1/24", &c->segments[0].address);
+	unit_prefix("10.1.1.1/24", &c->segments[0].address);
 	snprintf(c->segments[1].name, KT_NAME_MAX, "lgwan");
 	c->segments[1].kind = KT_SEG_LGWAN;
 	snprintf(c->segments[1].ifname, IF_NAMESIZE, "eth3");
 	snprintf(c->segments[1].port, KT_PORT_MAX, "eth3");
-	prefix("10.1.2.1/24", &c->segments[1].address);
+	unit_prefix("10.1.2.1/24", &c->segments[1].address);
 	c->tunnel.enabled = true;
 	snprintf(c->tunnel.suite, sizeof(c->tunnel.suite), "cryptrec");
 	snprintf(c->tunnel.private_key, KT_PATH_MAX, "%s", f->key);
@@ -215,7 +210,7 @@ static const char *via(struct fixture *f, uint32_t table, const char *dst)
 	struct kt_prefix p;
 	enum sys_rt_type type;
 
-	prefix(dst, &p);
+	unit_prefix(dst, &p);
 	if (!sys_dummy_troute(&f->sys, table, &p, 0, &type, name))
 		return "none";
 	return type == SYS_RT_BLACKHOLE ? "blackhole" : type == SYS_RT_THROW ? "throw" : name;
@@ -398,9 +393,9 @@ static void hub_config(struct fixture *f)
 		snprintf(a, sizeof(a), "172.30.1.%d", s + 1);
 		assert_true(kt_addr_parse(a, &rs->peer.address));
 		snprintf(a, sizeof(a), "10.%d.0.0/16", s + 1);
-		prefix(a, &rs->peer.routes[0]);
+		unit_prefix(a, &rs->peer.routes[0]);
 		snprintf(a, sizeof(a), "10.%d.1.0/24", s + 1);
-		prefix(a, &rs->peer.routes[1]);
+		unit_prefix(a, &rs->peer.routes[1]);
 		rs->peer.n_routes = 2;
 		rs->closed_only[0] = rs->peer.routes[1];
 		rs->n_closed_only = 1;
@@ -438,14 +433,6 @@ static void hub_bfd(struct fixture *f, const char *ifname, uint32_t site, uint8_
 	paths_update(&f->p, PATHS_CAUSE_BFD);
 }
 
-static int metric_of(struct fixture *f, const char *dst, const char *dev_name)
-{
-	struct kt_prefix p;
-
-	prefix(dst, &p);
-	return sys_dummy_route_metric(&f->sys, &p, dev_name);
-}
-
 static void test_hub_follows_paths(void **state)
 {
 	struct fixture *f = *state;
@@ -455,8 +442,8 @@ static void test_hub_follows_paths(void **state)
 
 	/* Nothing known yet: no route to what is behind the sites; the
 	 * closed-only prefix has its blackhole below every route. */
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
-	prefix("10.1.1.0/24", &p);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l1"), -1);
+	unit_prefix("10.1.1.0/24", &p);
 	assert_true(sys_dummy_troute(&f->sys, 254, &p, PATHS_HUB_BLACKHOLE_METRIC,
 				     &type, name));
 	assert_int_equal(type, SYS_RT_BLACKHOLE);
@@ -464,37 +451,37 @@ static void test_hub_follows_paths(void **state)
 		hub_bfd(f, "kt-l1", s, KT_BFD_UP);
 		hub_bfd(f, "kt-l2", s, KT_BFD_UP);
 	}
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), 100);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l2"), 201);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l2"), 201);
 	/* My Number's prefix: the closed line only. */
-	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), 100);
-	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l2"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.1.0/24", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.1.0/24", "kt-l2"), -1);
 	/* site1's closed path fails: its routes leave that line at once,
 	 * site2's stay. */
 	hub_bfd(f, "kt-l1", 0, KT_BFD_DOWN);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l2"), 201);
-	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), -1);
-	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l2"), 201);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.1.0/24", "kt-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.2.0.0/16", "kt-l1"), 100);
 	/* It comes back: after the hold-down, since the other line carries
 	 * the site meanwhile. */
 	hub_bfd(f, "kt-l1", 0, KT_BFD_UP);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l1"), -1);
 	/* ... but My Number's prefix, which had no path at all, at once. */
-	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.1.0/24", "kt-l1"), 100);
 	advance(f, 9999);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l1"), -1);
 	advance(f, 2);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l1"), 100);
-	assert_int_equal(metric_of(f, "10.1.1.0/24", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.1.0/24", "kt-l1"), 100);
 	/* Both lines of site2 fail, then one returns: at once, it is the
 	 * only one. */
 	hub_bfd(f, "kt-l1", 1, KT_BFD_DOWN);
 	hub_bfd(f, "kt-l2", 1, KT_BFD_DOWN);
-	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l2"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.2.0.0/16", "kt-l2"), -1);
 	hub_bfd(f, "kt-l2", 1, KT_BFD_UP);
-	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l2"), 201);
-	assert_int_equal(metric_of(f, "10.2.1.0/24", "kt-l2"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.2.0.0/16", "kt-l2"), 201);
+	assert_int_equal(unit_route_metric(&f->sys, "10.2.1.0/24", "kt-l2"), -1);
 }
 
 static void test_hub_carrier(void **state)
@@ -507,9 +494,9 @@ static void test_hub_carrier(void **state)
 	}
 	assert_int_equal(sys_dummy_set_carrier(&f->sys, "eth1", false), 0);
 	kt_loop_once(&f->loop, 0);
-	assert_int_equal(metric_of(f, "10.1.0.0/16", "kt-l2"), -1);
-	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l2"), -1);
-	assert_int_equal(metric_of(f, "10.2.0.0/16", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "10.1.0.0/16", "kt-l2"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.2.0.0/16", "kt-l2"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "10.2.0.0/16", "kt-l1"), 100);
 }
 
 int main(void)

@@ -61,11 +61,6 @@ static void capture_reset(void)
 	n_cap = 0;
 }
 
-static void prefix(const char *s, struct kt_prefix *p)
-{
-	assert_true(kt_prefix_parse(s, p));
-}
-
 static void addr(const char *s, struct kt_addr *a)
 {
 	assert_true(kt_addr_parse(s, a));
@@ -92,11 +87,11 @@ static void site_config(struct fixture *f)
 	snprintf(c->lines[0].name, KT_NAME_MAX, "closed");
 	c->lines[0].kind = KT_LINE_CLOSED;
 	snprintf(c->lines[0].ifname, IF_NAMESIZE, "eth0");
-	prefix("100.64.7.2/30", &c->lines[0].address);
+	unit_prefix("100.64.7.2/30", &c->lines[0].address);
 	snprintf(c->lines[1].name, KT_NAME_MAX, "internet");
 	c->lines[1].kind = KT_LINE_BEST_EFFORT;
 	snprintf(c->lines[1].ifname, IF_NAMESIZE, "eth1");
-	prefix("198.18.7.2/30", &c->lines[1].address);
+	unit_prefix("198.18.7.2/30", &c->lines[1].address);
 	c->n_hubs = 2;
 	for (int h = 0; h < 2; h++) {
 		struct kt_hub *hub = &c->hubs[h];
@@ -114,7 +109,7 @@ static void site_config(struct fixture *f)
 		snprintf(a, sizeof(a), "172.30.0.%d", h + 1);
 		addr(a, &hub->peer.address);
 		hub->peer.n_routes = 1;
-		prefix("172.16.0.0/16", &hub->peer.routes[0]);
+		unit_prefix("172.16.0.0/16", &hub->peer.routes[0]);
 	}
 	c->tunnel.enabled = true;
 	snprintf(c->tunnel.suite, sizeof(c->tunnel.suite), "cryptrec");
@@ -169,14 +164,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int metric(struct fixture *f, const char *dst, const char *dev)
-{
-	struct kt_prefix p;
-
-	prefix(dst, &p);
-	return sys_dummy_route_metric(&f->sys, &p, dev);
-}
-
 static void test_site_paths_in_the_kernel(void **state)
 {
 	struct fixture *f = *state;
@@ -191,15 +178,15 @@ static void test_site_paths_in_the_kernel(void **state)
 	assert_int_equal(f->t.dev[0].port, 51820);
 	assert_int_equal(f->t.dev[2].port, 51822);
 	assert_string_equal(f->t.dev[1].line_ifname, "eth1");
-	prefix("172.30.1.7/32", &own);
+	unit_prefix("172.30.1.7/32", &own);
 	for (int i = 0; i < 3; i++)
 		assert_true(sys_dummy_has_addr(&f->sys, f->t.dev[i].ifname, &own));
 	/* Closed line first, then hubs in order, best-effort last. */
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h2-l1"), 110);
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l2"), 201);
-	assert_int_equal(metric(f, "172.30.0.2/32", "kt-h2-l1"), 110);
-	assert_int_equal(metric(f, "172.30.0.2/32", "kt-h1-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h2-l1"), 110);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l2"), 201);
+	assert_int_equal(unit_route_metric(&f->sys, "172.30.0.2/32", "kt-h2-l1"), 110);
+	assert_int_equal(unit_route_metric(&f->sys, "172.30.0.2/32", "kt-h1-l1"), -1);
 	assert_true(f->t.changed);
 	assert_non_null(strstr(f->t.public_key, ""));
 	assert_true(strlen(f->t.public_key) > 80);	/* 65 bytes in base64 */
@@ -269,15 +256,15 @@ static void test_change_replaces_routes_keeps_interfaces(void **state)
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	gen = f->t.generation;
 	assert_int_equal(sys_link_get(&f->sys, "kt-h1-l1", &before), 0);
-	prefix("172.17.0.0/16", &f->cfg.hubs[0].peer.routes[0]);
+	unit_prefix("172.17.0.0/16", &f->cfg.hubs[0].peer.routes[0]);
 	f->cfg.n_hubs = 1;		/* and hub2 goes */
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	assert_int_equal(f->t.generation, gen + 1);
 	assert_int_equal(f->t.n_dev, 2);
 	assert_int_equal(sys_link_get(&f->sys, "kt-h1-l1", &after), 0);
 	assert_int_equal(before.ifindex, after.ifindex);
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), -1);
-	assert_int_equal(metric(f, "172.17.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "172.17.0.0/16", "kt-h1-l1"), 100);
 	assert_int_equal(sys_link_get(&f->sys, "kt-h2-l1", &after), -ENODEV);
 }
 
@@ -289,13 +276,13 @@ static void test_bad_key_keeps_what_runs(void **state)
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	gen = f->t.generation;
 	assert_int_equal(chmod(f->key, 0644), 0);
-	prefix("172.17.0.0/16", &f->cfg.hubs[0].peer.routes[0]);
+	unit_prefix("172.17.0.0/16", &f->cfg.hubs[0].peer.routes[0]);
 	f->cfg.n_hubs = 1;
 	assert_int_not_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	assert_non_null(strstr(f->t.fault, f->key));
 	assert_int_equal(f->t.generation, gen);
 	assert_int_equal(f->t.n_dev, 3);
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l1"), 100);
 	/* Status describes the set that runs, hub2's path included, not
 	 * the file that could not be applied. */
 	{
@@ -311,7 +298,7 @@ static void test_bad_key_keeps_what_runs(void **state)
 	assert_int_equal(chmod(f->key, 0600), 0);
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	assert_string_equal(f->t.fault, "");
-	assert_int_equal(metric(f, "172.17.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.17.0.0/16", "kt-h1-l1"), 100);
 }
 
 static void test_wrong_suite_key_refused(void **state)
@@ -380,14 +367,14 @@ static void test_faulty_device_deletes_no_other_route(void **state)
 	sys_dummy_fail_nth(&f->sys, "udp_open", 2, -ENODEV);
 	assert_int_not_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	assert_non_null(strstr(f->t.dev[2].fault, "UDP"));
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l1"), 100);
 	/* hub2's routes change: its stale 172.16/16 is not deleted through
 	 * "any interface", which would take hub1's, already done. */
-	prefix("172.17.0.0/16", &f->cfg.hubs[1].peer.routes[0]);
+	unit_prefix("172.17.0.0/16", &f->cfg.hubs[1].peer.routes[0]);
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l1"), 100);
-	assert_int_equal(metric(f, "172.16.0.0/16", "kt-h1-l2"), 201);
-	assert_int_equal(metric(f, "172.17.0.0/16", "kt-h2-l1"), 110);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.16.0.0/16", "kt-h1-l2"), 201);
+	assert_int_equal(unit_route_metric(&f->sys, "172.17.0.0/16", "kt-h2-l1"), 110);
 }
 
 static void test_stats_checked(void **state)
@@ -506,7 +493,7 @@ static void hub_config(struct fixture *f, size_t sites)
 		snprintf(a, sizeof(a), "172.30.%zu.%zu", 1 + s / 250, 1 + s % 250);
 		addr(a, &c->sites[s].peer.address);
 		snprintf(a, sizeof(a), "10.%zu.%zu.0/24", s / 250, s % 250);
-		prefix(a, &c->sites[s].peer.routes[0]);
+		unit_prefix(a, &c->sites[s].peer.routes[0]);
 		c->sites[s].peer.n_routes = 1;
 	}
 }
@@ -542,9 +529,9 @@ static void test_hub_200_sites_run_in_the_engine(void **state)
 	assert_int_equal(f->t.dev[1].n_peers, 200);
 	/* Site 200's address through both lines; what is behind it is the
 	 * paths module's to route (by the paths that work). */
-	assert_int_equal(metric(f, "172.30.1.200/32", "kt-l1"), 100);
-	assert_int_equal(metric(f, "172.30.1.200/32", "kt-l2"), 201);
-	assert_int_equal(metric(f, "10.0.199.0/24", "kt-l1"), -1);
+	assert_int_equal(unit_route_metric(&f->sys, "172.30.1.200/32", "kt-l1"), 100);
+	assert_int_equal(unit_route_metric(&f->sys, "172.30.1.200/32", "kt-l2"), 201);
+	assert_int_equal(unit_route_metric(&f->sys, "10.0.199.0/24", "kt-l1"), -1);
 	tunnels_send(&f->t, capture, NULL);
 	/* Per device: itself, its socket, two BFD sockets, 200 peers. */
 	assert_int_equal(n_cap, 2 * (4 + 200));
@@ -638,7 +625,7 @@ static void test_engine_keeps_unchanged_devices(void **state)
 	engine_takes_set(f);
 	assert_non_null(strstr(last_up, "(3 kept, 0 started)"));
 	/* hub2's routes change: its one path is rebuilt. */
-	prefix("172.17.0.0/16", &f->cfg.hubs[1].peer.routes[0]);
+	unit_prefix("172.17.0.0/16", &f->cfg.hubs[1].peer.routes[0]);
 	assert_int_equal(tunnels_apply(&f->t, &f->cfg), 0);
 	engine_takes_set(f);
 	assert_non_null(strstr(last_up, "(2 kept, 1 started)"));

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "sys.h"
 
 static const char *const unit_ports[][2] = {
 	{ "wan1", "eth0" }, { "wan2", "eth1" }, { "lan1", "eth2" },
@@ -23,5 +24,19 @@ static const struct kt_port_map unit_map = {
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void unit_prefix(const char *s, struct kt_prefix *p)
+{
+	assert_true(kt_prefix_parse(s, p));
+}
+
+/* The metric of the dummy kernel's route to dst through dev, -1: none. */
+static inline int unit_route_metric(struct sys *sys, const char *dst, const char *dev)
+{
+	struct kt_prefix p;
+
+	unit_prefix(dst, &p);
+	return sys_dummy_route_metric(sys, &p, dev);
+}
 
 #endif

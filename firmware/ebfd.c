@@ -194,6 +194,10 @@ void ebfd_fill(const struct ebfd_dev *b, uint32_t peer, struct kt_msg_tun_stats 
 	st->bfd_ups = p->s.stats.ups;
 	st->bfd_downs = p->s.stats.downs;
 	st->bfd_detect_us = kt_bfd_detect_us(&p->s);
+	st->signals_tx = p->sig_tx;
+	st->signals_rx = p->sig_rx;
+	st->signals_bad = p->sig_bad;
+	st->signals_ignored = p->sig_ignored;
 	st->bfd_tx_us = kt_bfd_tx_interval_us(&p->s);
 	st->rtt_min_us = UINT32_MAX;
 	/* Oldest to newest, so that jitter is the mean difference between

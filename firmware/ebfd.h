@@ -34,6 +34,8 @@ struct ebfd_path {
 	bool probing;			/* a probe waits for its Final */
 	uint32_t rtt[EBFD_WINDOW];	/* µs; UINT32_MAX: not answered */
 	unsigned head, n;
+	/* Path signals over this path (firmware/etun.c). */
+	uint32_t sig_tx, sig_rx, sig_bad, sig_ignored;
 };
 
 struct ebfd_dev {

@@ -45,7 +45,7 @@
 			KT_MSG_BIT(KT_MSG_TUN_DEVICE) | KT_MSG_BIT(KT_MSG_TUN_SOCKET) | \
 			KT_MSG_BIT(KT_MSG_TUN_PEER) | KT_MSG_BIT(KT_MSG_BFD_SOCKET) | \
 			KT_MSG_BIT(KT_MSG_DENY_SOCKET) | \
-			KT_MSG_BIT(KT_MSG_DENY_SEGMENT))
+			KT_MSG_BIT(KT_MSG_DENY_SEGMENT) | KT_MSG_BIT(KT_MSG_PATH_DOWN))
 
 /* A child may have this many messages refused per ping interval before
  * the parent stops listening to it and replaces it. */
@@ -603,6 +603,9 @@ static void engine_on_msg(struct kt_fd *h, uint32_t events)
 		break;
 	case KT_MSG_BFD_SOCKET:
 		etun_bfd_socket((const struct kt_msg_bfd_socket *)(void *)m.data, m.fd);
+		break;
+	case KT_MSG_PATH_DOWN:
+		etun_path_down((const struct kt_msg_path_down *)(void *)m.data);
 		break;
 	case KT_MSG_DENY_SOCKET:
 		edeny_socket((const struct kt_msg_deny_socket *)(void *)m.data, m.fd);

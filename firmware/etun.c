@@ -19,6 +19,7 @@
 #include "device.h"
 #include "ebfd.h"
 #include "log.h"
+#include "pathsig.h"
 #include "suite.h"
 #include "tunio.h"
 
@@ -32,6 +33,7 @@ struct etun_dev {
 	uint32_t rekey_after_ms;
 	uint8_t bfd_multiplier;		/* 0: no BFD */
 	uint32_t bfd_interval_us;
+	struct kt_addr local;		/* this box's address on the line */
 	uint32_t n_peers, n_got;
 	struct kt_msg_tun_peer *staged;	/* per peer; hold PSKs, wiped */
 	/* What it was made from (keys included) and on which kernel
@@ -56,6 +58,7 @@ static struct {
 	 * into them. */
 	struct etun_dev *cur[KT_MSG_TUN_DEVICES], *next[KT_MSG_TUN_DEVICES];
 	uint32_t generation, next_generation;
+	uint32_t sig_seq;		/* path signals sent */
 	bool staging;
 	unsigned refused;		/* messages of this set refused */
 	struct kt_timer stats, busy;
@@ -210,6 +213,11 @@ int etun_device(const struct kt_msg_tun_device *m, int fd)
 	e->bfd.rx_fd = e->bfd.tx_fd = -1;
 	e->bfd_multiplier = m->bfd_multiplier;
 	e->bfd_interval_us = m->bfd_interval_us;
+	if (m->local.family == AF_INET || m->local.family == AF_INET6) {
+		e->local.family = m->local.family;
+		memcpy(e->local.bytes, m->local.addr,
+		       m->local.family == AF_INET ? 4 : 16);
+	}
 	e->tun_fd = fd;
 	snprintf(e->ifname, sizeof(e->ifname), "%s", m->ifname);
 	memcpy(e->priv, m->private_key, sizeof(e->priv));
@@ -340,6 +348,150 @@ static void bfd_start(struct etun_dev *e)
 	free(peers);
 }
 
+/* --- path signals (netstack/pathsig.h) --- */
+
+static size_t dev_index(const struct etun_dev *e)
+{
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++)
+		if (et.cur[i] == e)
+			return i;
+	return KT_MSG_TUN_DEVICES;
+}
+
+static void on_control(void *arg, struct kt_peer *p, const uint8_t *msg, size_t len)
+{
+	struct etun_dev *e = arg;
+	size_t d = dev_index(e);
+
+	for (uint32_t i = 0; d < KT_MSG_TUN_DEVICES && i < e->n_peers; i++)
+		if (e->peers[i] == p) {
+			etun_signal_input((uint32_t)d, i, msg, len);
+			return;
+		}
+	p->stats.drops[KT_DROP_MALFORMED]++;
+}
+
+static void addr_text(const struct kt_addr *a, char *buf, size_t n)
+{
+	if (!inet_ntop(a->family, a->bytes, buf, (socklen_t)n))
+		snprintf(buf, n, "?");
+}
+
+/* The running device with this local address and BFD on it, and there
+ * the path to the peer with tunnel address `peer`. */
+static struct ebfd_path *path_at(const struct kt_addr *local,
+				 const struct kt_addr *peer, struct etun_dev **dev)
+{
+	for (size_t i = 0; i < KT_MSG_TUN_DEVICES; i++) {
+		struct etun_dev *e = et.cur[i];
+
+		if (!e || !e->up || !e->bfd.paths || !kt_addr_equal(&e->local, local))
+			continue;
+		for (uint32_t j = 0; j < e->bfd.n_paths; j++)
+			if (kt_addr_equal(&e->bfd.paths[j].addr, peer)) {
+				*dev = e;
+				return &e->bfd.paths[j];
+			}
+	}
+	return NULL;
+}
+
+void etun_signal_input(uint32_t dev, uint32_t peer, const uint8_t *msg, size_t len)
+{
+	struct etun_dev *e = dev < KT_MSG_TUN_DEVICES ? et.cur[dev] : NULL, *to = NULL;
+	struct ebfd_path *via, *target;
+	struct kt_pathsig sig;
+	char a[INET6_ADDRSTRLEN];
+	int err;
+
+	/* Only a path with BFD can be taken down, and only BFD knows the
+	 * peer's tunnel address that ties its paths together. */
+	if (!e || !e->up || !e->bfd.paths || peer >= e->bfd.n_paths) {
+		if (e && e->up && peer < e->n_peers)
+			e->peers[peer]->stats.drops[KT_DROP_MALFORMED]++;
+		return;
+	}
+	via = &e->bfd.paths[peer];
+	if ((err = kt_pathsig_parse(msg, len, &sig))) {
+		via->sig_bad++;
+		log_warnx("PATH_SIGNAL_BAD", "%s: a path signal from %s refused: "
+			  "bad %s (%zu bytes)", e->ifname, e->peers[peer]->name,
+			  kt_pathsig_bad_name((unsigned)-err), len);
+		return;
+	}
+	addr_text(&sig.addr, a, sizeof(a));
+	target = path_at(&sig.addr, &via->addr, &to);
+	/* It came over the path it names: that path works. */
+	if (!target || target == via) {
+		via->sig_ignored++;
+		log_warnx("PATH_SIGNAL_IGNORED", "%s: %s says its path to %s is "
+			  "down (%s), but %s", e->ifname, e->peers[peer]->name, a,
+			  kt_pathsig_reason_name(sig.reason), target ?
+			  "the signal came over that path" :
+			  "no path of ours to it ends there");
+		return;
+	}
+	via->sig_rx++;
+	/* The copies that follow find the path down already. */
+	if (kt_bfd_signal_down(&target->s, KT_BFD_DIAG_NEIGHBOR_DOWN))
+		log_notice("PATH_SIGNAL", "%s: %s says its path to %s (%s) is "
+			   "down: %s; signal %u", e->ifname, e->peers[peer]->name,
+			   a, to->ifname, kt_pathsig_reason_name(sig.reason), sig.seq);
+}
+
+/* Twice: on a best-effort line one copy may be lost, and if both are,
+ * the peer still learns by BFD's detection time. */
+#define ETUN_SIGNAL_COPIES 2
+
+void etun_path_down(const struct kt_msg_path_down *m)
+{
+	struct etun_dev *e = m->device < KT_MSG_TUN_DEVICES ? et.cur[m->device] : NULL;
+
+	if (!e || !e->up || !e->bfd.paths ||
+	    (m->reason != KT_PATHSIG_CARRIER && m->reason != KT_PATHSIG_ADMIN))
+		return;
+	for (uint32_t i = 0; i < e->bfd.n_paths && i < e->n_peers; i++) {
+		const struct kt_endpoint_addr *ep = &e->peers[i]->endpoint;
+		struct kt_pathsig sig = { .type = KT_PATHSIG_DOWN, .reason = m->reason };
+		uint8_t pkt[KT_PATHSIG_LEN];
+
+		/* The peer's end of the lost path, as the peer knows it. */
+		if (!e->peers[i]->has_endpoint)
+			continue;
+		if (ep->sa.sa_family == AF_INET) {
+			sig.addr.family = AF_INET;
+			memcpy(sig.addr.bytes, &ep->in.sin_addr, 4);
+		} else {
+			sig.addr.family = AF_INET6;
+			memcpy(sig.addr.bytes, &ep->in6.sin6_addr, 16);
+		}
+		sig.seq = ++et.sig_seq;
+		if (kt_pathsig_build(&sig, pkt))
+			continue;
+		for (size_t d = 0; d < KT_MSG_TUN_DEVICES; d++) {
+			struct etun_dev *o = et.cur[d];
+
+			if (!o || o == e || !o->up || !o->bfd.paths)
+				continue;
+			for (uint32_t j = 0; j < o->bfd.n_paths && j < o->n_peers; j++) {
+				struct ebfd_path *p = &o->bfd.paths[j];
+
+				if (!kt_addr_equal(&p->addr, &e->bfd.paths[i].addr) ||
+				    p->s.session_state != KT_BFD_UP ||
+				    !kt_peer_has_session(o->peers[j]))
+					continue;
+				for (int c = 0; c < ETUN_SIGNAL_COPIES; c++)
+					if (!kt_peer_send(o->peers[j], pkt, sizeof(pkt)))
+						p->sig_tx++;
+				log_info("PATH_SIGNAL_SENT", "%s: told %s over %s that "
+					 "the path through %s lost its line (%s); signal %u",
+					 e->ifname, o->peers[j]->name, o->ifname, e->ifname,
+					 kt_pathsig_reason_name(m->reason), sig.seq);
+			}
+		}
+	}
+}
+
 /* Turns a staged device into a running one; false (and the reason
  * logged) if it cannot be. The staged secrets are wiped either way. */
 static bool dev_start(struct etun_dev *e)
@@ -400,6 +552,8 @@ static bool dev_start(struct etun_dev *e)
 		return false;
 	}
 	e->up = true;
+	e->io.control = on_control;
+	e->io.control_arg = e;
 	bfd_start(e);
 	kt_wipe(e->staged, e->n_peers * sizeof(*e->staged));
 	free(e->staged);
@@ -436,6 +590,7 @@ static void dev_identify(struct etun_dev *e)
 			sizeof(e->bfd_multiplier));
 	wc_Sha256Update(&h, (const uint8_t *)&e->bfd_interval_us,
 			sizeof(e->bfd_interval_us));
+	wc_Sha256Update(&h, (const uint8_t *)&e->local, sizeof(e->local));
 	for (uint32_t i = 0; i < e->n_got && e->staged; i++) {
 		/* Its device index may differ between sets. */
 		wc_Sha256Update(&h, (const uint8_t *)&zero, sizeof(zero));

@@ -36,5 +36,11 @@ int etun_socket(const struct kt_msg_tun_socket *m, int fd);
 int etun_peer(const struct kt_msg_tun_peer *m);
 int etun_bfd_socket(const struct kt_msg_bfd_socket *m, int fd);
 void etun_done(const struct kt_msg_config *c);
+/* The paths of a device lost their line: tell each peer over its other
+ * paths that are Up (netstack/pathsig.h). */
+void etun_path_down(const struct kt_msg_path_down *m);
+/* A path signal from peer `peer` of running device `dev` (also the
+ * fuzzing entry point, with a running set). */
+void etun_signal_input(uint32_t dev, uint32_t peer, const uint8_t *msg, size_t len);
 
 #endif

@@ -117,7 +117,10 @@ static void paths_on_line(struct ports *ps, const struct ports_port *pp)
 {
 	struct kyotend *d = container_of(ps, struct kyotend, ports);
 
-	(void)pp;
+	/* The peers first: our own routes move in paths_update, theirs
+	 * only once they know. */
+	if (!ports_line_up(pp))
+		tunnels_line_down(&d->tunnels, pp->ifname, to_engine, d);
 	paths_update(&d->paths, PATHS_CAUSE_CARRIER);
 }
 

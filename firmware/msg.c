@@ -27,6 +27,7 @@ static const struct {
 	[KT_MSG_DENY_STATS] = { "deny-stats", sizeof(struct kt_msg_deny_stats), false },
 	[KT_MSG_BFD_SOCKET] = { "bfd-socket", sizeof(struct kt_msg_bfd_socket), true },
 	[KT_MSG_BFD_STATE] = { "bfd-state", sizeof(struct kt_msg_bfd_state), false },
+	[KT_MSG_PATH_DOWN] = { "path-down", sizeof(struct kt_msg_path_down), false },
 };
 
 _Static_assert(sizeof(struct kt_log_entry) <= KT_MSG_MAX_PAYLOAD,

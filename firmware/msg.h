@@ -43,6 +43,9 @@ enum kt_msg_type {
 	/* BFD on every tunnel path (netstack/bfd.h), with the tunnel set: */
 	KT_MSG_BFD_SOCKET,	/* parent -> engine: a device's BFD socket fd */
 	KT_MSG_BFD_STATE,	/* engine -> parent: a path changed state */
+	/* Any time: a path's line lost its carrier; the engine tells the
+	 * peer over its other paths (netstack/pathsig.h). */
+	KT_MSG_PATH_DOWN,	/* parent -> engine: device, reason */
 	KT_MSG_TYPE_COUNT
 };
 
@@ -94,6 +97,9 @@ struct kt_msg_tun_device {		/* fd: the TUN interface */
 	uint8_t bfd_multiplier;		/* 0: no BFD on this device's paths */
 	uint32_t rekey_after_ms;	/* 0: the whitepaper's; tests only */
 	uint32_t bfd_interval_us;	/* desired TX = required RX while Up */
+	/* This box's address on the device's line: a path signal names
+	 * the receiver's end of the path (netstack/pathsig.h). */
+	struct kt_msg_sockaddr local;
 };
 
 struct kt_msg_tun_socket {		/* fd: UDP, bound to the line */
@@ -105,6 +111,13 @@ struct kt_msg_tun_socket {		/* fd: UDP, bound to the line */
 struct kt_msg_bfd_socket {
 	uint32_t device;
 	uint8_t rx;
+	uint8_t pad[3];
+};
+
+/* Every path of a device lost its line (enum kt_pathsig_reason). */
+struct kt_msg_path_down {
+	uint32_t device;
+	uint8_t reason;
 	uint8_t pad[3];
 };
 
@@ -149,6 +162,10 @@ struct kt_msg_tun_stats {
 	uint32_t bfd_detect_us, bfd_tx_us;
 	uint32_t rtt_last_us, rtt_min_us, rtt_avg_us, rtt_max_us, rtt_jitter_us;
 	uint32_t rtt_samples, probes_lost;	/* in the window */
+	/* Path signals (netstack/pathsig.h) sent over this path and
+	 * received on it: acted on, refused as malformed, and well formed
+	 * but about no path of ours (ignored). */
+	uint32_t signals_tx, signals_rx, signals_bad, signals_ignored;
 	uint32_t pad2;
 };
 

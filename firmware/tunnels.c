@@ -17,6 +17,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "bfd.h"
+#include "pathsig.h"
 #include "device.h"
 #include "keys.h"
 #include "log.h"
@@ -582,6 +583,7 @@ static void send_device(const struct kt_config *cfg, const struct tun_keys *k,
 	memcpy(md.private_key, k->priv, sizeof(md.private_key));
 	md.keepalive_s = cfg->tunnel.keepalive_s;
 	md.initiate = cfg->role == KT_ROLE_SITE;
+	sockaddr_out(&md.local, &cfg->lines[dv->line].address.addr, 0);
 	if (dv->bfd_rx_fd >= 0 && dv->bfd_tx_fd >= 0) {
 		md.bfd_multiplier = cfg->lines[dv->line].bfd_multiplier;
 		md.bfd_interval_us = cfg->lines[dv->line].bfd_interval_ms * 1000u;
@@ -642,6 +644,25 @@ void tunnels_send(struct tunnels *t, tunnels_send_fn send, void *arg)
 	for (size_t i = 0; i < t->n_dev; i++)
 		if (t->dev[i].tun_fd >= 0 && t->dev[i].udp_fd >= 0)
 			send_device(cfg, &t->keys, &t->dev[i], i, send, arg);
+}
+
+size_t tunnels_line_down(const struct tunnels *t, const char *ifname,
+			 tunnels_send_fn send, void *arg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; t->built && i < t->n_dev; i++) {
+		const struct tun_device *dv = &t->dev[i];
+		struct kt_msg_path_down m = {
+			.device = (uint32_t)i, .reason = KT_PATHSIG_CARRIER,
+		};
+
+		if (dv->tun_fd < 0 || dv->bfd_rx_fd < 0 || strcmp(dv->line_ifname, ifname))
+			continue;
+		send(arg, KT_MSG_PATH_DOWN, &m, sizeof(m), -1);
+		n++;
+	}
+	return n;
 }
 
 int tunnels_stats(struct tunnels *t, const struct kt_msg_tun_stats *st,
@@ -813,7 +834,8 @@ static json_t *bfd_json(const struct tunnels *t, size_t d, size_t p, uint64_t no
 	if (state < 0)
 		return json_pack("{s:s}", "state", "unknown");
 	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I,"
-			 " s:f, s:f, s:{s:o, s:o, s:o, s:o, s:o, s:i, s:i}}",
+			 " s:f, s:f, s:{s:o, s:o, s:o, s:o, s:o, s:i, s:i},"
+			 " s:{s:I, s:I, s:I, s:I}}",
 		"state", kt_bfd_state_name((unsigned)state),
 		"diag", kt_bfd_diag_name(from_change ? b->diag : st->bfd_diag),
 		"remote-diag", kt_bfd_diag_name(from_change ? b->remote_diag
@@ -834,7 +856,13 @@ static json_t *bfd_json(const struct tunnels *t, size_t d, size_t p, uint64_t no
 		"jitter-us", st->rtt_samples > 1 ? json_integer(st->rtt_jitter_us)
 						 : json_null(),
 		"samples", (int)st->rtt_samples,
-		"lost", (int)st->probes_lost);
+		"lost", (int)st->probes_lost,
+		/* Path signals (netstack/pathsig.h) over this path. */
+		"signals",
+		"sent", (json_int_t)st->signals_tx,
+		"received", (json_int_t)st->signals_rx,
+		"refused", (json_int_t)st->signals_bad,
+		"ignored", (json_int_t)st->signals_ignored);
 }
 
 json_t *tunnels_status(const struct tunnels *t)

@@ -125,6 +125,11 @@ unsigned tunnels_stats_batch(struct tunnels *t,
 typedef void (*tunnels_send_fn)(void *arg, uint16_t type, const void *p,
 				size_t len, int fd);
 void tunnels_send(struct tunnels *t, tunnels_send_fn send, void *arg);
+/* The line on interface ifname lost its carrier: asks the engine to tell
+ * the peers of its paths over their other paths (netstack/pathsig.h).
+ * The number of devices it asked about. */
+size_t tunnels_line_down(const struct tunnels *t, const char *ifname,
+			 tunnels_send_fn send, void *arg);
 
 /* The metric of a route over line `line`: closed lines first. */
 unsigned tunnels_line_metric(const struct kt_config *cfg, unsigned line);

@@ -442,13 +442,12 @@ static void set_state(struct kt_bfd_session *s, uint8_t state, uint8_t diag)
 		s->ops->state(s->arg, s, old, state, s->local_diag);
 }
 
-static void on_detect(struct kt_timer *t)
+/* The remote system is gone: Down (if the session was not already) with
+ * diag, and what 6.8.1 says to forget about the remote. */
+static void lose_remote(struct kt_bfd_session *s, uint8_t diag)
 {
-	struct kt_bfd_session *s = container_of(t, struct kt_bfd_session, detect_timer);
-
-	/* 6.8.4: nothing valid for a detection time. */
 	if (s->session_state == KT_BFD_INIT || s->session_state == KT_BFD_UP) {
-		set_state(s, KT_BFD_DOWN, KT_BFD_DIAG_TIME_EXPIRED);
+		set_state(s, KT_BFD_DOWN, diag);
 		send_now(s, 0);
 	}
 	s->remote_discr = 0;
@@ -456,6 +455,26 @@ static void on_detect(struct kt_timer *t)
 	s->remote_demand = false;
 	s->remote_min_rx = 1;	/* as at the start: keep sending, slowly */
 	tx_schedule(s);
+}
+
+bool kt_bfd_signal_down(struct kt_bfd_session *s, uint8_t diag)
+{
+	bool was = s->session_state == KT_BFD_INIT || s->session_state == KT_BFD_UP;
+
+	if (s->session_state == KT_BFD_ADMIN_DOWN)
+		return false;
+	lose_remote(s, diag);
+	/* Detection starts again with the next packet the remote sends. */
+	kt_timer_cancel(s->loop, &s->detect_timer);
+	return was;
+}
+
+static void on_detect(struct kt_timer *t)
+{
+	struct kt_bfd_session *s = container_of(t, struct kt_bfd_session, detect_timer);
+
+	/* 6.8.4: nothing valid for a detection time. */
+	lose_remote(s, KT_BFD_DIAG_TIME_EXPIRED);
 	/* 6.7.1: forget the sequence after twice the detection time. */
 	if (++s->idle_detects >= 2)
 		s->auth_seq_known = false;

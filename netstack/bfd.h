@@ -227,6 +227,11 @@ int kt_bfd_reconfigure(struct kt_bfd_session *s, const struct kt_bfd_config *cfg
 /* admin: true takes the session to AdminDown (diag AdminDown; the peer
  * sees Down), false back to Down. */
 void kt_bfd_admin(struct kt_bfd_session *s, bool down);
+/* The path is known to be down by other means (the peer said so over
+ * another path, netstack/pathsig.h): the session goes Down with diag, as
+ * when the detection time runs out, and comes Up again by the three-way
+ * handshake. True if it was Init or Up; an AdminDown session is left. */
+bool kt_bfd_signal_down(struct kt_bfd_session *s, uint8_t diag);
 /* A control packet received on this session's path, with its IP TTL.
  * 0, or -(1 + enum kt_bfd_bad) when discarded (and counted). */
 int kt_bfd_receive(struct kt_bfd_session *s, const uint8_t *buf, size_t len,

@@ -721,6 +721,17 @@ static void recv_data_open(struct kt_device *dev, struct kt_peer *p,
 	if (n == 0)
 		return;		/* keepalive */
 	timers_data_received(p);
+	if (pkt[0] >> 4 == 0) {
+		/* A message between the two ends, not traffic: what the
+		 * keypair authenticated is all that identifies its sender. */
+		if (!dev->ops->control) {
+			drop(dev, p, KT_DROP_MALFORMED);
+			return;
+		}
+		p->stats.rx_packets++;
+		dev->ops->control(dev->arg, p, pkt, (size_t)n);
+		return;
+	}
 	if (!inner_source(pkt, (size_t)n, &src) ||
 	    kt_allowedips_lookup(&dev->routes, src.family, src.bytes) != p) {
 		drop(dev, p, KT_DROP_ALLOWED_IPS);

@@ -110,6 +110,11 @@ struct kt_device_ops {
 	/* A decrypted, authenticated, allowed inner packet. */
 	void (*deliver)(void *arg, struct kt_peer *p, const uint8_t *pkt,
 			size_t len);
+	/* A decrypted, authenticated inner message that is no IP packet
+	 * (its first four bits are 0: netstack/pathsig.h). NULL: dropped
+	 * as malformed, as any peer that is not Kyoten does. */
+	void (*control)(void *arg, struct kt_peer *p, const uint8_t *msg,
+			size_t len);
 };
 
 struct kt_index_slot {

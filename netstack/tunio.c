@@ -149,7 +149,20 @@ static void io_deliver(void *arg, struct kt_peer *p, const uint8_t *pkt,
 		io->tun_errors++;
 }
 
-const struct kt_device_ops kt_tunio_ops = { io_send, io_deliver };
+static void io_control(void *arg, struct kt_peer *p, const uint8_t *msg,
+		       size_t len)
+{
+	struct kt_tunio *io = arg;
+
+	if (io->control)
+		io->control(io->control_arg, p, msg, len);
+	else
+		p->stats.drops[KT_DROP_MALFORMED]++;
+}
+
+const struct kt_device_ops kt_tunio_ops = {
+	.send = io_send, .deliver = io_deliver, .control = io_control,
+};
 
 static void on_udp(struct kt_fd *h, uint32_t events)
 {

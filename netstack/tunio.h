@@ -50,6 +50,11 @@ struct kt_tunio {
 	bool in_batch;			/* inside on_udp/on_tun: they flush */
 	uint64_t rx_batches, rx_datagrams, tx_batches, tx_datagrams;
 	uint64_t tun_errors, udp_errors;
+	/* Inner messages that are no IP packet (netstack/pathsig.h) go
+	 * here; NULL: dropped as malformed. Set by the owner after init. */
+	void (*control)(void *arg, struct kt_peer *p, const uint8_t *msg,
+			size_t len);
+	void *control_arg;
 };
 
 /* Takes the descriptors (closed by uninit, or at once if init fails)

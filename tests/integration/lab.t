@@ -9,7 +9,7 @@ LABCMD=$REPO/tools/lab
 BUILD=${KYOTEN_BUILD:-$REPO/build/sim}
 A=t$(($$ % 100000)) # lab names: [a-z0-9]{1,6}, unique per run
 B=u$(($$ % 100000))
-PLAN=39
+PLAN=43
 LOG=$(mktemp /tmp/lab-t.XXXXXX)
 
 if [[ $(id -u) != 0 ]]; then
@@ -236,6 +236,31 @@ daemon_check "hub kill hub1: no kyotend left in hub1" \
 	eval "lab hub kill hub1 && [[ -z \$(kyotend_pids $A-hub1) ]]"
 daemon_check "hub start hub1: it answers again, site1 reaches it" \
 	eval "lab hub start hub1 && lab ctl hub1 status && pings $A site1 100.64.1.2 100.64.0.2"
+
+# 10b. the data centre's routing (FRR: BGP from the hubs, BFD on the sessions)
+if [[ -x /usr/lib/frr/bgpd ]] && command -v vtysh jq >/dev/null; then
+	frr_routes() { # S H: dc-core's BGP route to site S's tunnel address goes via hub H (within 30 s)
+		local i
+		for ((i = 0; i < 150; i++)); do
+			ip -n "$A-dc-core" route show "172.30.$1.1/32" proto bgp | grep "via 172.31.$2.2" >/dev/null && return 0
+			sleep 0.2
+		done
+		ip -n "$A-dc-core" route show "172.30.$1.1/32"
+		return 1
+	}
+	daemon_check "FRR: dc-core has BGP and BFD up with both hubs, a route to every site through hub1" \
+		eval "lab vtysh dc-core -c 'show bfd peers brief' | grep -c ' up ' | grep -x 2 >/dev/null && frr_routes 1 1 && frr_routes 2 1 && frr_routes 3 1 && lab status | grep '^data-centre routing: FRR' >/dev/null"
+	daemon_check "hub crash hub1: kyotend gone, FRR frozen; dc-core reroutes site1 through hub2 by BFD" \
+		eval "lab hub crash hub1 && [[ -z \$(kyotend_pids $A-hub1) ]] && frr_routes 1 2 && lab vtysh dc-core -c 'show bfd peers brief' | grep -q ' down '"
+	daemon_check "hub start hub1 after a crash: FRR thawed, dc-core routes site1 through hub1 again" \
+		eval "lab hub start hub1 && frr_routes 1 1"
+	check "vtysh refuses a node without FRR, and a lab that is not up" \
+		eval "! lab vtysh site1 -c 'show version' && ! $LABCMD --name zz9 vtysh dc-core -c 'show version'"
+else
+	for t in "FRR: dc-core routes" "hub crash" "hub start after a crash" "vtysh refuses"; do
+		skip "$t" "FRR is not installed (tools/bootstrap installs frr)"
+	done
+fi
 
 # 11. two labs side by side
 check "a second lab ($B) with 1 site comes up beside the first" labB "${MODE[@]}" up 1

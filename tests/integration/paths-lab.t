@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "1..11"
+echo "1..12"
 
 lab() { "$LABCMD" --name "$L" "$@"; }
 paths() { lab ctl "$1" show paths --json; }
@@ -114,6 +114,38 @@ carrier() {
 		wait_for 15 is_count site1 '.bfd.state == "up"' 4
 }
 ok "the internet line's carrier goes down: its two paths Down within 5x 500 ms; Up again after" carrier
+note
+
+# A line that loses carrier: the box whose line it is tells the other end
+# over its other line at once (netstack/pathsig.h), so the other end does
+# not wait for BFD's detection time. Both ways: a site's line, a hub's.
+signalled() { # node filter: that path is Down, by a signal
+	is_count "$1" "$2 and .bfd.state == \"down\" and .bfd.diag == \"neighbor-signaled-session-down\"" 1
+}
+signal() {
+	local t u
+	wait_for 15 all_up || return 1
+	lab line down site1 closed >/dev/null || return 1
+	t=$(until_count 750 hub1 '.peer == "site1" and .line == "closed" and .bfd.state == "down"' 1) ||
+		{ echo "$t"; lab line up site1 closed; return 1; }
+	echo "measured: site1's closed line lost carrier: hub1's path to site1 down after $t ms (BFD alone: 150 ms)"
+	signalled hub1 '.peer == "site1" and .line == "closed"' &&
+		signalled hub2 '.peer == "site1" and .line == "closed"' &&
+		wait_for 3 is_count site1 '.line == "internet" and .bfd.signals.sent >= 1' 2 &&
+		wait_for 3 is_count hub1 '.peer == "site1" and .line == "internet" and .bfd.signals.received >= 1' 1 ||
+		{ paths hub1 | jq -c '.[] | [.interface, .peer, .bfd.state, .bfd.diag, .bfd.signals]'; lab line up site1 closed; return 1; }
+	lab line up site1 closed >/dev/null && wait_for 15 all_up || return 1
+	lab line down hub1 closed >/dev/null || return 1
+	u=$(until_count 750 site1 '.peer == "hub1" and .line == "closed" and .bfd.state == "down"' 1) ||
+		{ echo "$u"; lab line up hub1 closed; return 1; }
+	echo "measured: hub1's closed line lost carrier: site1's path to hub1 down after $u ms"
+	signalled site1 '.peer == "hub1" and .line == "closed"' &&
+		signalled site2 '.peer == "hub1" and .line == "closed"' ||
+		{ paths site1 | jq -c '.[] | [.interface, .peer, .bfd.state, .bfd.diag]'; lab line up hub1 closed; return 1; }
+	lab line up hub1 closed >/dev/null && wait_for 15 all_up &&
+		is_count hub1 '.bfd.signals.refused == 0 and .bfd.signals.ignored == 0' 4
+}
+ok "a line loses carrier: the other end takes its path Down at once, told over the other line (site's line, then hub's)" signal
 note
 
 hub_kill() {

@@ -14,18 +14,33 @@
 #   a  carrier loss on site1's closed line (its wan1 loses carrier)
 #   b  a silent blackhole in the closed carrier for site1
 #   c  hub1's kyotend killed (SIGKILL)
+#   e  hub1 stops dead (tools/lab hub crash: kyotend killed, the hub's
+#      FRR frozen, so the data-centre core has only BFD to notice)
 #   d  failback: the closed line repaired while the stream runs over the
 #      internet line, through the hold-down and back
 
 fo_lab() { "$LABCMD" --name "$LAB" "$@"; }
 
-# fo_healthy: site1's LGWAN segment on kt-h1-l1 and hub1 routing site1
-# through its closed line again: the state every trial starts from.
+# fo_healthy: site1's LGWAN segment on kt-h1-l1, hub1 routing site1
+# through its closed line again and, where the lab runs FRR, dc-core
+# routing site1 through hub1: the state every trial starts from.
 fo_healthy() {
 	fo_lab ctl site1 status --json 2>/dev/null |
 		jq -e '(.paths.segments[] | select(.segment == "lgwan") | .active == "kt-h1-l1") and
 			([.tunnels.paths[] | select(.bfd.state == "up")] | length == 4)' >/dev/null &&
-		fo_lab exec hub1 ip route show 10.1.0.0/16 | grep 'dev kt-l1' >/dev/null
+		fo_lab exec hub1 ip route show 10.1.0.0/16 | grep 'dev kt-l1' >/dev/null || return 1
+	[[ $(fo_dc_routing) == static ]] ||
+		fo_lab exec dc-core ip route show 10.1.0.0/16 proto bgp | grep 'via 172.31.1.2' >/dev/null
+}
+
+# fo_dc_routing: "frr" when the lab's data-centre core learns the sites'
+# routes from the hubs (BGP, tools/lab), "static" when it cannot.
+fo_dc_routing() {
+	if fo_lab status 2>/dev/null | grep '^data-centre routing: FRR' >/dev/null; then
+		echo frr
+	else
+		echo static
+	fi
 }
 
 fo_wait_healthy() { # seconds
@@ -67,19 +82,20 @@ fo_lost() {
 fo_trial() {
 	fo_wait_healthy 60 || { echo "the lab did not become healthy" >&2; return 1; }
 	case $1 in
-	a | b | c)
+	a | b | c | e)
 		fo_stream 5
 		sleep 2
 		case $1 in
 		a) fo_lab line down site1 closed >/dev/null ;;
 		b) fo_lab blackhole on site1 closed >/dev/null ;;
 		c) fo_lab hub kill hub1 >/dev/null ;;
+		e) fo_lab hub crash hub1 >/dev/null ;;
 		esac
 		fo_lost || return 1
 		case $1 in
 		a) fo_lab line up site1 closed >/dev/null ;;
 		b) fo_lab blackhole off site1 closed >/dev/null ;;
-		c) fo_lab hub start hub1 >/dev/null ;;
+		c | e) fo_lab hub start hub1 >/dev/null ;;
 		esac
 		;;
 	d)

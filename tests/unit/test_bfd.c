@@ -538,6 +538,45 @@ static void test_admin_down(void **state)
 	assert_true(until_up(5000) < 2500);
 }
 
+/* The peer said over another path that this one is down (pathsig.h). */
+static void test_signal_down(void **state)
+{
+	unsigned changes;
+
+	(void)state;
+	setup_pair(&fast, &fast);
+	assert_true(until_up(5000) < 5000);
+	advance(500);
+	/* The path is dead: nothing crosses it. A learns at once, not after
+	 * the detection time. */
+	A.cut = B.cut = true;
+	changes = A.changes;
+	assert_true(kt_bfd_signal_down(&A.s, KT_BFD_DIAG_NEIGHBOR_DOWN));
+	assert_int_equal(A.s.session_state, KT_BFD_DOWN);
+	assert_int_equal(A.last_diag, KT_BFD_DIAG_NEIGHBOR_DOWN);
+	assert_int_equal(A.s.remote_discr, 0);
+	assert_int_equal(A.s.stats.downs, 1);
+	/* A second signal changes nothing. */
+	assert_false(kt_bfd_signal_down(&A.s, KT_BFD_DIAG_NEIGHBOR_DOWN));
+	assert_int_equal(A.changes, changes + 1);
+	/* Slow while down, as after a timeout. */
+	advance(3000);
+	assert_int_equal(A.s.desired_min_tx, KT_BFD_SLOW_TX_US);
+	assert_int_equal(A.s.session_state, KT_BFD_DOWN);
+	/* The line is back: Up again by the three-way handshake. */
+	A.cut = B.cut = false;
+	assert_true(until_up(5000) < 2500);
+	assert_int_equal(A.s.stats.ups, 2);
+	/* A wrong signal about a path that works costs one handshake. */
+	advance(500);
+	assert_true(kt_bfd_signal_down(&A.s, KT_BFD_DIAG_NEIGHBOR_DOWN));
+	assert_true(until_up(5000) < 2500);
+	/* An AdminDown session is left as it is. */
+	kt_bfd_admin(&A.s, true);
+	assert_false(kt_bfd_signal_down(&A.s, KT_BFD_DIAG_NEIGHBOR_DOWN));
+	assert_int_equal(A.s.session_state, KT_BFD_ADMIN_DOWN);
+}
+
 static void test_poll_sequence(void **state)
 {
 	struct kt_bfd_config c = fast;
@@ -800,6 +839,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_detect_and_slow_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jitter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signal_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rtt_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_wants_none, setup, teardown),

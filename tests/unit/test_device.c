@@ -13,7 +13,8 @@ struct side {
 	struct kt_device dev;
 	struct kt_peer *peer;
 	struct kt_endpoint_addr addr;
-	unsigned delivered;
+	unsigned delivered, controls;
+	size_t last_control_len;
 	uint16_t last_seq;
 	bool cut;			/* drop everything it sends */
 };
@@ -74,7 +75,21 @@ static void deliver(void *arg, struct kt_peer *p, const uint8_t *pkt, size_t len
 	s->last_seq = (uint16_t)(pkt[26] << 8 | pkt[27]);
 }
 
-static const struct kt_device_ops ops = { wire_send, deliver };
+static void control(void *arg, struct kt_peer *p, const uint8_t *msg, size_t len)
+{
+	struct side *s = arg;
+
+	assert_ptr_equal(p, s->peer);
+	assert_true(len > 0 && msg[0] >> 4 == 0);
+	s->controls++;
+	s->last_control_len = len;
+}
+
+static const struct kt_device_ops ops = {
+	.send = wire_send, .deliver = deliver, .control = control,
+};
+/* A device that knows no control messages (as a peer that is not Kyoten). */
+static const struct kt_device_ops ops_plain = { .send = wire_send, .deliver = deliver };
 
 /* Delivers what is on the wire, including what that provokes. */
 static void pump(void)
@@ -315,6 +330,31 @@ static void test_allowed_ips_enforced(void **state)
 	assert_int_equal(A.dev.drops[KT_DROP_NO_ROUTE], 1);
 }
 
+/* Inner messages that are no IP packet go to the control hook, from the
+ * peer whose keypair opened them, and never to the interface. */
+static void test_control_messages(void **state)
+{
+	uint8_t msg[32] = { 0x01, 1, 1, 4 };	/* a multiple of the padding */
+
+	(void)state;
+	send_from(&A, 1);
+	assert_int_equal(kt_peer_send(A.peer, msg, sizeof(msg)), 0);
+	pump();
+	assert_int_equal(B.controls, 1);
+	assert_int_equal(B.last_control_len, sizeof(msg));
+	assert_int_equal(B.delivered, 1);
+	/* Without the hook: dropped as malformed, and counted. */
+	B.dev.ops = &ops_plain;
+	assert_int_equal(kt_peer_send(A.peer, msg, sizeof(msg)), 0);
+	pump();
+	assert_int_equal(B.controls, 1);
+	assert_int_equal(B.delivered, 1);
+	assert_int_equal(B.peer->stats.drops[KT_DROP_MALFORMED], 1);
+	/* IP traffic still flows. */
+	send_from(&A, 2);
+	assert_int_equal(B.delivered, 2);
+}
+
 static void test_roaming(void **state)
 {
 	(void)state;
@@ -434,6 +474,7 @@ int main(void)
 		T(test_zero_key_material),
 		T(test_allowed_ips_enforced),
 		T(test_roaming),
+		T(test_control_messages),
 		T(test_cookie_under_load),
 		T(test_garbage_counted),
 		T(test_crossing_handshakes_leak_no_index),

@@ -86,6 +86,11 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
+# Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
+# the build host's kyoten-image.
+LIB_SRCS += firmware/image.c firmware/update.c
+UPDATE_SRCS := firmware/kyoten-update.c
+IMAGE_TOOL_SRCS := tools/kyoten-image.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
 	policy/explain.c policy/nft.c policy/verify.c
@@ -112,7 +117,7 @@ TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun \
 	$(B)/tests/interop/seqstream
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
-.PHONY: all unit check lab lab-down fuzz bench clean distclean menuconfig \
+.PHONY: all unit check lab lab-down fuzz bench image clean distclean menuconfig \
 	olddefconfig savedefconfig deps bootstrap help FORCE
 .DEFAULT_GOAL := all
 
@@ -120,7 +125,7 @@ ifeq ($(BOARD),)
 NEED_CONFIG = $(error no configuration at $(KCONFIG_CONFIG): run 'make sim_defconfig' (or $(patsubst board/%/defconfig,%_defconfig,$(wildcard board/*/defconfig))))
 endif
 
-all: $(B)/kyotend $(B)/kyotenctl
+all: $(B)/kyotend $(B)/kyotenctl $(B)/kyoten-update $(B)/kyoten-image
 	$(NEED_CONFIG)
 
 unit: $(UNIT_BINS) $(TEST_TOOLS)
@@ -136,6 +141,14 @@ $(B)/kyotend: $(call obj,$(KYOTEND_SRCS)) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/kyotenctl: $(call obj,$(KYOTENCTL_SRCS)) $(LIB)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/kyoten-update: $(call obj,$(UPDATE_SRCS)) $(LIB)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/kyoten-image: $(call obj,$(IMAGE_TOOL_SRCS)) $(LIB)
 	$(quiet) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -213,6 +226,23 @@ lab: bootstrap
 
 lab-down:
 	$(Q)tools/lab down
+
+# The signed firmware image of the selected board (docs/update.md). The
+# key is the caller's, kept outside the repository: KEY=/path/image.key.
+IMAGE := $(B)/kyoten-$(BOARD)-$(KYOTEN_VERSION).kimg
+IMAGE_TOOL := $(if $(CROSS_COMPILE),qemu-$(ARCH)-static )$(B)/kyoten-image
+IMAGE_PARTS := kyotend=$(B)/kyotend:bin/kyotend:0755 \
+	kyotenctl=$(B)/kyotenctl:bin/kyotenctl:0755 \
+	kyoten-update=$(B)/kyoten-update:bin/kyoten-update:0755 \
+	config=$(KCONFIG_CONFIG):share/kyoten/config:0644 \
+	board=board/$(BOARD)/board.md:share/kyoten/board.md:0644 \
+	$(foreach t,$(wildcard policy/templates/*.yaml),policy-$(basename $(notdir $(t)))=$(t):share/kyoten/policy/$(notdir $(t)):0644)
+
+image: all
+	$(Q)[ -n "$(KEY)" ] || { echo "make image: no signing key; run: make image KEY=/path/image.key (a key outside the repository; make one with: $(B)/kyoten-image keygen DIR)" >&2; exit 1; }
+	$(quiet) IMAGE $(IMAGE)
+	$(Q)$(IMAGE_TOOL) build -k $(KEY) -b $(BOARD) -v $(KYOTEN_VERSION) \
+		-i $(if $(GIT_REV),g$(GIT_REV)$(GIT_DIRTY),unknown) -o $(IMAGE) $(IMAGE_PARTS)
 
 fuzz:
 	$(Q)tests/fuzz/run $(FUZZ_SECONDS)

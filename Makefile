@@ -88,9 +88,10 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
 # the build host's kyoten-image.
-LIB_SRCS += firmware/image.c firmware/update.c
+LIB_SRCS += firmware/image.c firmware/update.c firmware/disk.c
 UPDATE_SRCS := firmware/kyoten-update.c
 IMAGE_TOOL_SRCS := tools/kyoten-image.c
+FLASH_SRCS := tools/kyoten-flash.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
 	policy/explain.c policy/nft.c policy/verify.c
@@ -125,7 +126,7 @@ ifeq ($(BOARD),)
 NEED_CONFIG = $(error no configuration at $(KCONFIG_CONFIG): run 'make sim_defconfig' (or $(patsubst board/%/defconfig,%_defconfig,$(wildcard board/*/defconfig))))
 endif
 
-all: $(B)/kyotend $(B)/kyotenctl $(B)/kyoten-update $(B)/kyoten-image
+all: $(B)/kyotend $(B)/kyotenctl $(B)/kyoten-update $(B)/kyoten-image $(B)/kyoten-flash
 	$(NEED_CONFIG)
 
 unit: $(UNIT_BINS) $(TEST_TOOLS)
@@ -149,6 +150,10 @@ $(B)/kyoten-update: $(call obj,$(UPDATE_SRCS)) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/kyoten-image: $(call obj,$(IMAGE_TOOL_SRCS)) $(LIB)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/kyoten-flash: $(call obj,$(FLASH_SRCS)) $(LIB)
 	$(quiet) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

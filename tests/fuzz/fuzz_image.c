@@ -8,11 +8,14 @@
  *      back to the same bytes
  *   1  a manifest, signed, through kt_image_parse_head
  *   2  a whole head as it is, unsigned (must be refused: nothing the
- *      fuzzer makes is signed by the key) */
+ *      fuzzer makes is signed by the key)
+ *   3  a boot medium's header (kt_disk_decode): what decodes must
+ *      encode back to the same first 160 bytes */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk.h"
 #include "image.h"
 #include "update.h"
 
@@ -68,6 +71,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 		}
 		kt_image_free(&im);
+		return 0;
+	}
+	if (data[0] == 3) {
+		struct kt_disk d;
+		uint8_t again[KT_DISK_HEADER];
+
+		if (!kt_disk_decode(data + 1, size - 1, &d)) {
+			kt_disk_encode(&d, again);
+			if (memcmp(again, data + 1, 160))
+				abort();
+		}
 		return 0;
 	}
 	if (!kt_image_parse_head(data + 1, size - 1, pub, &im, err, sizeof(err)))

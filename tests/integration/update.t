@@ -58,6 +58,7 @@ ok "images built and verified (kyotend, kyotenctl, VERSION)" images
 # make image: the build's own parts, signed with the key given.
 make_image() {
 	local out
+	rm -f "$BUILD"/kyoten-sim-*.kimg	# earlier builds' images, of other versions
 	! make -s -C "$REPO" O="$BUILD" image 2>"$dir/err" && grep 'no signing key' "$dir/err" >/dev/null || return 1
 	out=$(make -s -C "$REPO" O="$BUILD" image KEY="$dir/keys/image.key") || return 1
 	echo "$out"

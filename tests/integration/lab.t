@@ -242,10 +242,10 @@ if [[ -x /usr/lib/frr/bgpd ]] && command -v vtysh jq >/dev/null; then
 	frr_routes() { # S H: dc-core's BGP route to site S's tunnel address goes via hub H (within 30 s)
 		local i
 		for ((i = 0; i < 150; i++)); do
-			ip -n "$A-dc-core" route show "172.30.$1.1/32" proto bgp | grep "via 172.31.$2.2" >/dev/null && return 0
+			ip -n "$A-dc-core" route show "172.30.1.$1/32" proto bgp | grep "via 172.31.$2.2" >/dev/null && return 0
 			sleep 0.2
 		done
-		ip -n "$A-dc-core" route show "172.30.$1.1/32"
+		ip -n "$A-dc-core" route show "172.30.1.$1/32"
 		return 1
 	}
 	daemon_check "FRR: dc-core has BGP and BFD up with both hubs, a route to every site through hub1" \

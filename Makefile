@@ -88,7 +88,7 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
 # the build host's kyoten-image.
-LIB_SRCS += firmware/image.c firmware/update.c firmware/disk.c
+LIB_SRCS += firmware/fileio.c firmware/image.c firmware/update.c firmware/disk.c
 UPDATE_SRCS := firmware/kyoten-update.c
 IMAGE_TOOL_SRCS := tools/kyoten-image.c
 FLASH_SRCS := tools/kyoten-flash.c

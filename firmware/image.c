@@ -18,22 +18,9 @@
 #include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "fileio.h"
+#include "keys.h"
 #include "suite.h"
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 void kt_image_free(struct kt_image *im)
 {
@@ -53,17 +40,6 @@ static void put_be32(uint8_t *p, uint32_t v)
 static uint32_t get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static bool unhex(const char *s, uint8_t *out, size_t n)
@@ -104,12 +80,31 @@ int kt_image_public(const uint8_t seed[KT_IMAGE_KEY], uint8_t pub[KT_IMAGE_KEY])
 	return ret ? -EINVAL : 0;
 }
 
+int kt_image_read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY], char *err,
+		      size_t errlen)
+{
+	char line[KT_KEY_B64_MAX + 2] = "";
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return kt_errf(err, errlen, -errno, "the image key %s: %s", path,
+			    strerror(errno));
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (kt_key_decode(line, pub, KT_IMAGE_KEY))
+		return kt_errf(err, errlen, -EINVAL, "the image key %s is not base64 of "
+			    "a 32-byte Ed25519 public key", path);
+	return 0;
+}
+
 void kt_image_key_id(const uint8_t pub[KT_IMAGE_KEY], char out[17])
 {
 	uint8_t h[32];
 
 	wc_Sha256Hash(pub, KT_IMAGE_KEY, h);
-	hex(h, 8, out);
+	kt_hex(h, 8, out);
 }
 
 bool kt_image_path_ok(const char *path)
@@ -202,15 +197,15 @@ static int str_field(json_t *o, const char *key, char *out, size_t cap,
 	const char *s;
 
 	if (!json_is_string(v))
-		return fail(err, errlen, -EBADMSG, "manifest: %s%s is missing or "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: %s%s is missing or "
 			    "not a string", where, key);
 	s = json_string_value(v);
 	if (!*s || strlen(s) >= cap)
-		return fail(err, errlen, -EBADMSG, "manifest: %s%s is empty or "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: %s%s is empty or "
 			    "longer than %zu bytes", where, key, cap - 1);
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return fail(err, errlen, -EBADMSG, "manifest: %s%s has a "
+			return kt_errf(err, errlen, -EBADMSG, "manifest: %s%s has a "
 				    "character that is not printable ASCII", where, key);
 	snprintf(out, cap, "%s", s);
 	return 0;
@@ -228,7 +223,7 @@ static int only_keys(json_t *o, const char *const *keys, const char *where,
 		for (size_t i = 0; keys[i]; i++)
 			known = known || !strcmp(k, keys[i]);
 		if (!known)
-			return fail(err, errlen, -EBADMSG, "manifest: %sunknown "
+			return kt_errf(err, errlen, -EBADMSG, "manifest: %sunknown "
 				    "field '%s'", where, k);
 	}
 	return 0;
@@ -244,7 +239,7 @@ static int parse_part(json_t *p, size_t i, struct kt_image_part *out,
 
 	snprintf(where, sizeof(where), "parts[%zu].", i);
 	if (!json_is_object(p))
-		return fail(err, errlen, -EBADMSG, "manifest: parts[%zu] is not an "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: parts[%zu] is not an "
 			    "object", i);
 	if ((ret = only_keys(p, keys, where, err, errlen)) ||
 	    (ret = str_field(p, "name", out->name, sizeof(out->name), where, err, errlen)) ||
@@ -253,22 +248,22 @@ static int parse_part(json_t *p, size_t i, struct kt_image_part *out,
 	    (ret = str_field(p, "sha256", sha, sizeof(sha), where, err, errlen)))
 		return ret;
 	if (!kt_image_path_ok(out->path))
-		return fail(err, errlen, -EBADMSG, "manifest: %spath '%s' could "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: %spath '%s' could "
 			    "leave the slot", where, out->path);
 	if (!strcmp(mode, "0644"))
 		out->mode = 0644;
 	else if (!strcmp(mode, "0755"))
 		out->mode = 0755;
 	else
-		return fail(err, errlen, -EBADMSG, "manifest: %smode must be "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: %smode must be "
 			    "\"0644\" or \"0755\", not \"%s\"", where, mode);
 	if (!unhex(sha, out->sha256, 32))
-		return fail(err, errlen, -EBADMSG, "manifest: %ssha256 is not 64 "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: %ssha256 is not 64 "
 			    "lower-case hex digits", where);
 	size = json_object_get(p, "size");
 	if (!json_is_integer(size) || json_integer_value(size) < 0 ||
 	    (uint64_t)json_integer_value(size) > KT_IMAGE_PART_MAX)
-		return fail(err, errlen, -EBADMSG, "manifest: %ssize is missing, "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: %ssize is missing, "
 			    "negative or over %llu bytes", where,
 			    (unsigned long long)KT_IMAGE_PART_MAX);
 	out->size = (uint64_t)json_integer_value(size);
@@ -287,15 +282,15 @@ static int parse_manifest(const uint8_t *buf, size_t len, struct kt_image *im,
 
 	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return fail(err, errlen, -EBADMSG, "manifest: not JSON (%s, at "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: not JSON (%s, at "
 			    "byte %d)", je.text, je.position);
-	ret = fail(err, errlen, -EBADMSG, "manifest: not an object");
+	ret = kt_errf(err, errlen, -EBADMSG, "manifest: not an object");
 	if (!json_is_object(root))
 		goto out;
 	if ((ret = only_keys(root, keys, "", err, errlen)))
 		goto out;
 	fmt = json_object_get(root, "format");
-	ret = fail(err, errlen, -EBADMSG, "manifest: format must be 1");
+	ret = kt_errf(err, errlen, -EBADMSG, "manifest: format must be 1");
 	if (!json_is_integer(fmt) || json_integer_value(fmt) != 1)
 		goto out;
 	if ((ret = str_field(root, "board", im->board, sizeof(im->board), "", err, errlen)) ||
@@ -304,12 +299,12 @@ static int parse_manifest(const uint8_t *buf, size_t len, struct kt_image *im,
 	    (ret = str_field(root, "created", im->created, sizeof(im->created), "", err, errlen)) ||
 	    (ret = str_field(root, "key-id", im->key_id, sizeof(im->key_id), "", err, errlen)))
 		goto out;
-	ret = fail(err, errlen, -EBADMSG, "manifest: version '%s' is not "
+	ret = kt_errf(err, errlen, -EBADMSG, "manifest: version '%s' is not "
 		   "MAJOR.MINOR.PATCH", im->version);
 	if (kt_image_version_cmp(im->version, im->version, &cmp))
 		goto out;
 	parts = json_object_get(root, "parts");
-	ret = fail(err, errlen, -EBADMSG, "manifest: parts must be a list of 1 "
+	ret = kt_errf(err, errlen, -EBADMSG, "manifest: parts must be a list of 1 "
 		   "to %d", KT_IMAGE_MAX_PARTS);
 	if (!json_is_array(parts) || !json_array_size(parts) ||
 	    json_array_size(parts) > KT_IMAGE_MAX_PARTS)
@@ -323,7 +318,7 @@ static int parse_manifest(const uint8_t *buf, size_t len, struct kt_image *im,
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(im->parts[j].name, p->name) ||
 			    !strcmp(im->parts[j].path, p->path)) {
-				ret = fail(err, errlen, -EBADMSG, "manifest: parts[%zu] "
+				ret = kt_errf(err, errlen, -EBADMSG, "manifest: parts[%zu] "
 					   "repeats the name or path of parts[%zu]", i, j);
 				goto out;
 			}
@@ -365,21 +360,21 @@ int kt_image_parse_head(const uint8_t *buf, size_t len,
 
 	memset(im, 0, sizeof(*im));
 	if (len < KT_IMAGE_HEADER || memcmp(buf, KT_IMAGE_MAGIC, 8))
-		return fail(err, errlen, -EINVAL, "not a Kyoten firmware image "
+		return kt_errf(err, errlen, -EINVAL, "not a Kyoten firmware image "
 			    "(no \"%s\" at its start)", KT_IMAGE_MAGIC);
 	m = get_be32(buf + 8);
 	if (!m || m > KT_IMAGE_MANIFEST_MAX || get_be32(buf + 12))
-		return fail(err, errlen, -EBADMSG, "header: manifest length %u "
+		return kt_errf(err, errlen, -EBADMSG, "header: manifest length %u "
 			    "is out of range (1 to %u) or the reserved bytes are "
 			    "not zero", m, KT_IMAGE_MANIFEST_MAX);
 	if (len < KT_IMAGE_HEADER + (size_t)m + KT_IMAGE_SIG)
-		return fail(err, errlen, -EBADMSG, "truncated: the header says "
+		return kt_errf(err, errlen, -EBADMSG, "truncated: the header says "
 			    "%u bytes of manifest and a signature follow, %zu do",
 			    m, len - KT_IMAGE_HEADER);
 	/* The signature first: nothing unsigned reaches the JSON parser. */
 	if (verify_sig(buf, KT_IMAGE_HEADER + m, buf + KT_IMAGE_HEADER + m, pub)) {
 		kt_image_key_id(pub, kid);
-		return fail(err, errlen, -EKEYREJECTED, "signature: not valid "
+		return kt_errf(err, errlen, -EKEYREJECTED, "signature: not valid "
 			    "for the trusted key %s (signed by another key, or "
 			    "the header or manifest was changed)", kid);
 	}
@@ -387,32 +382,14 @@ int kt_image_parse_head(const uint8_t *buf, size_t len,
 		return ret;
 	kt_image_key_id(pub, kid);
 	if (strcmp(kid, im->key_id))
-		return fail(err, errlen, -EBADMSG, "manifest: key-id %s is not "
+		return kt_errf(err, errlen, -EBADMSG, "manifest: key-id %s is not "
 			    "the signing key's %s", im->key_id, kid);
 	im->head_len = KT_IMAGE_HEADER + m + KT_IMAGE_SIG;
 	im->head = malloc(im->head_len);
 	if (!im->head)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return kt_errf(err, errlen, -ENOMEM, "out of memory");
 	memcpy(im->head, buf, im->head_len);
 	return 0;
-}
-
-static int read_full(int fd, uint8_t *buf, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (!r)
-			break;
-		got += (size_t)r;
-	}
-	return (int)(got == n ? 0 : -ENODATA);
 }
 
 int kt_image_read_head(int fd, const uint8_t pub[KT_IMAGE_KEY],
@@ -425,25 +402,25 @@ int kt_image_read_head(int fd, const uint8_t pub[KT_IMAGE_KEY],
 
 	memset(im, 0, sizeof(*im));
 	if (fstat(fd, &st))
-		return fail(err, errlen, -errno, "cannot stat: %s", strerror(errno));
-	if (lseek(fd, 0, SEEK_SET) < 0 || read_full(fd, hdr, sizeof(hdr)))
-		return fail(err, errlen, -EINVAL, "not a Kyoten firmware image "
+		return kt_errf(err, errlen, -errno, "cannot stat: %s", strerror(errno));
+	if (lseek(fd, 0, SEEK_SET) < 0 || kt_read_all(fd, hdr, sizeof(hdr)))
+		return kt_errf(err, errlen, -EINVAL, "not a Kyoten firmware image "
 			    "(shorter than its %d-byte header)", KT_IMAGE_HEADER);
 	m = get_be32(hdr + 8);
 	if (memcmp(hdr, KT_IMAGE_MAGIC, 8) || !m || m > KT_IMAGE_MANIFEST_MAX)
 		return kt_image_parse_head(hdr, sizeof(hdr), pub, im, err, errlen);
 	buf = malloc(KT_IMAGE_HEADER + m + KT_IMAGE_SIG);
 	if (!buf)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return kt_errf(err, errlen, -ENOMEM, "out of memory");
 	memcpy(buf, hdr, sizeof(hdr));
-	ret = read_full(fd, buf + KT_IMAGE_HEADER, m + KT_IMAGE_SIG);
+	ret = kt_read_all(fd, buf + KT_IMAGE_HEADER, m + KT_IMAGE_SIG);
 	ret = kt_image_parse_head(buf, ret ? KT_IMAGE_HEADER : KT_IMAGE_HEADER + m +
 				  KT_IMAGE_SIG, pub, im, err, errlen);
 	free(buf);
 	if (ret)
 		return ret;
 	if ((uint64_t)st.st_size != im->length) {
-		ret = fail(err, errlen, -EBADMSG, "length: the manifest's parts "
+		ret = kt_errf(err, errlen, -EBADMSG, "length: the manifest's parts "
 			   "make %llu bytes, the file has %llu",
 			   (unsigned long long)im->length,
 			   (unsigned long long)st.st_size);
@@ -463,16 +440,16 @@ int kt_image_check_parts(int fd, const struct kt_image *im, char *err,
 		wc_Sha256 h;
 
 		if (lseek(fd, (off_t)p->offset, SEEK_SET) < 0)
-			return fail(err, errlen, -errno, "part %s: %s", p->name,
+			return kt_errf(err, errlen, -errno, "part %s: %s", p->name,
 				    strerror(errno));
 		wc_InitSha256(&h);
 		while (left) {
 			size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
-			int ret = read_full(fd, buf, n);
+			int ret = kt_read_all(fd, buf, n);
 
 			if (ret) {
 				wc_Sha256Free(&h);
-				return fail(err, errlen, -EBADMSG, "part %s: the file "
+				return kt_errf(err, errlen, -EBADMSG, "part %s: the file "
 					    "ends inside it", p->name);
 			}
 			wc_Sha256Update(&h, buf, (word32)n);
@@ -481,7 +458,7 @@ int kt_image_check_parts(int fd, const struct kt_image *im, char *err,
 		wc_Sha256Final(&h, got);
 		wc_Sha256Free(&h);
 		if (!kt_equal_ct(got, p->sha256, 32))
-			return fail(err, errlen, -EBADMSG, "part %s (%s): its "
+			return kt_errf(err, errlen, -EBADMSG, "part %s (%s): its "
 				    "SHA-256 is not the manifest's: the image is "
 				    "corrupt or was changed", p->name, p->path);
 	}
@@ -489,23 +466,6 @@ int kt_image_check_parts(int fd, const struct kt_image *im, char *err,
 }
 
 /* --- writing --- */
-
-static int write_full(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int kt_image_sign(const uint8_t *msg, size_t len, const uint8_t seed[KT_IMAGE_KEY],
 		  uint8_t sig[KT_IMAGE_SIG])
@@ -538,13 +498,13 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 	size_t m;
 
 	if (!im->n_parts || im->n_parts > KT_IMAGE_MAX_PARTS)
-		return fail(err, errlen, -EINVAL, "an image has 1 to %d parts",
+		return kt_errf(err, errlen, -EINVAL, "an image has 1 to %d parts",
 			    KT_IMAGE_MAX_PARTS);
 	if (kt_image_version_cmp(im->version, im->version, &cmp))
-		return fail(err, errlen, -EINVAL, "version '%s' is not "
+		return kt_errf(err, errlen, -EINVAL, "version '%s' is not "
 			    "MAJOR.MINOR.PATCH", im->version);
 	if ((ret = kt_image_public(seed, pub)))
-		return fail(err, errlen, ret, "the signing key is not an Ed25519 seed");
+		return kt_errf(err, errlen, ret, "the signing key is not an Ed25519 seed");
 	kt_image_key_id(pub, im->key_id);
 	if (!im->created[0]) {
 		time_t t = time(NULL);
@@ -560,40 +520,40 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 			 "board", im->board, "version", im->version,
 			 "build-id", im->build_id, "created", im->created,
 			 "key-id", im->key_id, "parts", parts);
-	ret = fail(err, errlen, -ENOMEM, "out of memory");
+	ret = kt_errf(err, errlen, -ENOMEM, "out of memory");
 	if (!root)
 		goto out;
 	for (size_t i = 0; i < im->n_parts; i++) {
 		struct kt_image_part *p = &im->parts[i];
 
 		if (!kt_image_path_ok(p->path) || (p->mode != 0644 && p->mode != 0755)) {
-			ret = fail(err, errlen, -EINVAL, "part %s: path '%s' or mode "
+			ret = kt_errf(err, errlen, -EINVAL, "part %s: path '%s' or mode "
 				   "%o is not allowed", p->name, p->path, p->mode);
 			goto out;
 		}
 		fds[i] = open(sources[i], O_RDONLY | O_CLOEXEC);
 		ret = fds[i] < 0 ? -errno : kt_image_hash_file(fds[i], p->sha256, &p->size);
 		if (ret) {
-			fail(err, errlen, ret, "part %s: cannot read %s: %s", p->name,
+			kt_errf(err, errlen, ret, "part %s: cannot read %s: %s", p->name,
 			     sources[i], strerror(-ret));
 			goto out;
 		}
 		if (p->size > KT_IMAGE_PART_MAX) {
-			ret = fail(err, errlen, -EFBIG, "part %s: %s is over %llu bytes",
+			ret = kt_errf(err, errlen, -EFBIG, "part %s: %s is over %llu bytes",
 				   p->name, sources[i], (unsigned long long)KT_IMAGE_PART_MAX);
 			goto out;
 		}
-		hex(p->sha256, 32, sha);
+		kt_hex(p->sha256, 32, sha);
 		if (json_array_append_new(parts, json_pack("{s:s, s:s, s:s, s:I, s:s}",
 				"name", p->name, "path", p->path,
 				"mode", mode_text[p->mode == 0755],
 				"size", (json_int_t)p->size, "sha256", sha))) {
-			ret = fail(err, errlen, -ENOMEM, "out of memory");
+			ret = kt_errf(err, errlen, -ENOMEM, "out of memory");
 			goto out;
 		}
 	}
 	manifest = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-	ret = fail(err, errlen, -E2BIG, "the manifest is over %u bytes",
+	ret = kt_errf(err, errlen, -E2BIG, "the manifest is over %u bytes",
 		   KT_IMAGE_MANIFEST_MAX);
 	if (!manifest || (m = strlen(manifest)) > KT_IMAGE_MANIFEST_MAX)
 		goto out;
@@ -603,7 +563,7 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 	{
 		uint8_t *signed_part = malloc(KT_IMAGE_HEADER + m);
 
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = kt_errf(err, errlen, -ENOMEM, "out of memory");
 		if (!signed_part)
 			goto out;
 		memcpy(signed_part, hdr, KT_IMAGE_HEADER);
@@ -611,14 +571,14 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 		ret = kt_image_sign(signed_part, KT_IMAGE_HEADER + m, seed, sig);
 		free(signed_part);
 		if (ret) {
-			fail(err, errlen, ret, "signing failed");
+			kt_errf(err, errlen, ret, "signing failed");
 			goto out;
 		}
 	}
-	if ((ret = write_full(out_fd, hdr, sizeof(hdr))) ||
-	    (ret = write_full(out_fd, manifest, m)) ||
-	    (ret = write_full(out_fd, sig, sizeof(sig)))) {
-		fail(err, errlen, ret, "writing the image: %s", strerror(-ret));
+	if ((ret = kt_write_all(out_fd, hdr, sizeof(hdr))) ||
+	    (ret = kt_write_all(out_fd, manifest, m)) ||
+	    (ret = kt_write_all(out_fd, sig, sizeof(sig)))) {
+		kt_errf(err, errlen, ret, "writing the image: %s", strerror(-ret));
 		goto out;
 	}
 	for (size_t i = 0; i < im->n_parts; i++) {
@@ -630,7 +590,7 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 		 * the two reads must not make an image that fails its check. */
 		wc_InitSha256(&h);
 		if (lseek(fds[i], 0, SEEK_SET) < 0) {
-			ret = fail(err, errlen, -errno, "part %s: %s", im->parts[i].name,
+			ret = kt_errf(err, errlen, -errno, "part %s: %s", im->parts[i].name,
 				   strerror(errno));
 			wc_Sha256Free(&h);
 			goto out;
@@ -638,8 +598,8 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 		while (left) {
 			size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
 
-			if (read_full(fds[i], buf, n) || (ret = write_full(out_fd, buf, n))) {
-				ret = fail(err, errlen, -EIO, "part %s: %s changed or "
+			if (kt_read_all(fds[i], buf, n) || (ret = kt_write_all(out_fd, buf, n))) {
+				ret = kt_errf(err, errlen, -EIO, "part %s: %s changed or "
 					   "could not be copied", im->parts[i].name, sources[i]);
 				wc_Sha256Free(&h);
 				goto out;
@@ -650,7 +610,7 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 		wc_Sha256Final(&h, again);
 		wc_Sha256Free(&h);
 		if (memcmp(again, im->parts[i].sha256, 32)) {
-			ret = fail(err, errlen, -EIO, "part %s: %s changed while the "
+			ret = kt_errf(err, errlen, -EIO, "part %s: %s changed while the "
 				   "image was written", im->parts[i].name, sources[i]);
 			goto out;
 		}

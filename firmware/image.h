@@ -70,6 +70,11 @@ struct kt_image {
 
 void kt_image_free(struct kt_image *im);
 
+/* Reads a public key file: base64 of the 32 bytes on its first line
+ * (what kyoten-image keygen writes). 0, or -errno with err naming the
+ * file and the problem. */
+int kt_image_read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY], char *err,
+		      size_t errlen);
 /* The Ed25519 public key of a seed; 0 or -errno. */
 int kt_image_public(const uint8_t seed[KT_IMAGE_KEY], uint8_t pub[KT_IMAGE_KEY]);
 /* Hex of the first 8 bytes of the key's SHA-256 (17 bytes with the NUL). */

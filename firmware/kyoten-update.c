@@ -46,28 +46,26 @@ static void usage(FILE *f)
 
 static int read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY])
 {
-	char line[KT_KEY_B64_MAX + 2];
-	FILE *f = fopen(path, "re");
-	size_t n;
+	char err[512];
 
-	if (!f) {
-		fprintf(stderr, "kyoten-update: the image key %s: %s\n", path, strerror(errno));
-		return -1;
+	if (!kt_image_read_pub(path, pub, err, sizeof(err)))
+		return 0;
+	fprintf(stderr, "kyoten-update: %s\n", err);
+	return -1;
+}
+
+/* --timeout's value: 1 to 3600 seconds; 0 if it is not. */
+static unsigned parse_timeout(const char *s)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*end || !*s || *s == '-' || v < 1 || v > 3600) {
+		fprintf(stderr, "kyoten-update: --timeout takes 1 to 3600 seconds, "
+			"not '%s'\n", s);
+		return 0;
 	}
-	if (!fgets(line, sizeof(line), f)) {
-		fclose(f);
-		fprintf(stderr, "kyoten-update: the image key %s is empty\n", path);
-		return -1;
-	}
-	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	if (kt_key_decode(line, pub, KT_IMAGE_KEY)) {
-		fprintf(stderr, "kyoten-update: the image key %s is not base64 of a "
-			"32-byte Ed25519 public key\n", path);
-		return -1;
-	}
-	return 0;
+	return (unsigned)v;
 }
 
 /* Runs CMD through /bin/sh until it succeeds or `secs` pass. */
@@ -185,18 +183,10 @@ int main(int argc, char **argv)
 		case 'H':
 			health = optarg;
 			break;
-		case 'T': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || !*optarg || v < 1 || v > 3600) {
-				fprintf(stderr, "kyoten-update: --timeout takes 1 to 3600 "
-					"seconds, not '%s'\n", optarg);
+		case 'T':
+			if (!(timeout = parse_timeout(optarg)))
 				return 2;
-			}
-			timeout = (unsigned)v;
 			break;
-		}
 		case 'j':
 			as_json = true;
 			break;
@@ -228,15 +218,8 @@ int main(int argc, char **argv)
 		else if (c == 'j')
 			as_json = true;
 		else if (c == 'T') {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || !*optarg || v < 1 || v > 3600) {
-				fprintf(stderr, "kyoten-update: --timeout takes 1 to 3600 "
-					"seconds, not '%s'\n", optarg);
+			if (!(timeout = parse_timeout(optarg)))
 				return 2;
-			}
-			timeout = (unsigned)v;
 		} else {
 			usage(stderr);
 			return 2;

@@ -30,6 +30,7 @@
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include "generated/autoconf.h"
+#include "fileio.h"
 #include "log.h"
 #include "text.h"
 #include "yamlwalk.h"
@@ -47,30 +48,6 @@ const char *kt_polgen_state_name(enum kt_polgen_state st)
 	return st < KT_POLGEN_STATE_COUNT ? state_names[st] : "?";
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-	out[2 * n] = '\0';
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* name in the folder dfd, atomically: NAME.tmp, fsync, rename, fsync the
  * folder. */
 static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
@@ -84,7 +61,7 @@ static int write_atomic(int dfd, const char *name, const void *buf, size_t len)
 		    0600);
 	if (fd < 0)
 		return -errno;
-	r = write_all(fd, buf, len);
+	r = kt_write_all(fd, buf, len);
 	if (!r && fsync(fd))
 		r = -errno;
 	if (close(fd) && !r)
@@ -599,7 +576,7 @@ int kt_polstore_stage(struct kt_polstore *s, struct kt_polgen *g,
 	g->number = s->last_number + 1;
 	g->ok = true;
 	wc_Sha256Hash(pol, (word32)len, g->sha256);
-	hex(g->sha256, sizeof(g->sha256), g->sha_hex);
+	kt_hex(g->sha256, sizeof(g->sha256), g->sha_hex);
 	if (!model_file_valid(g->model_file) || (!tmpl != !g->model_file[0])) {
 		snprintf(err, errlen, "template copy '%s' has no valid name",
 			 g->model_file);

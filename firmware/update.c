@@ -15,26 +15,12 @@
 #include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "fileio.h"
 #include "suite.h"
 
 #define STATE_MAGIC "KYBS"
 #define STATE_FORMAT 1
 #define HEAD_FILE "image.head"
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 const char *kt_update_slot_name(int slot)
 {
@@ -63,23 +49,6 @@ static int fsync_path(const char *path)
 		ret = -errno;
 	close(fd);
 	return ret;
-}
-
-static int write_full(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* --- the boot state --- */
@@ -259,19 +228,19 @@ int kt_update_slot_check(const struct kt_update *u, int slot, struct kt_image *i
 
 	memset(im, 0, sizeof(*im));
 	if (slot != 0 && slot != 1)
-		return fail(err, errlen, -EINVAL, "no such slot");
+		return kt_errf(err, errlen, -EINVAL, "no such slot");
 	slot_dir(dir, sizeof(dir), u, slot, "");
 	snprintf(path, sizeof(path), "%s/%s", dir, HEAD_FILE);
 	ret = read_file(path, &head, &len, KT_IMAGE_HEADER + KT_IMAGE_MANIFEST_MAX +
 			KT_IMAGE_SIG);
 	if (ret)
-		return fail(err, errlen, -ENOENT, "slot %s: no complete image "
+		return kt_errf(err, errlen, -ENOENT, "slot %s: no complete image "
 			    "(%s: %s)", kt_update_slot_name(slot), path, strerror(-ret));
 	ret = kt_image_parse_head(head, len, u->pub, im, err, errlen);
 	free(head);
 	if (ret)
 		return ret;
-	ret = fail(err, errlen, -EBADMSG, "slot %s: its image is for board %s, "
+	ret = kt_errf(err, errlen, -EBADMSG, "slot %s: its image is for board %s, "
 		   "not %s", kt_update_slot_name(slot), im->board, u->board);
 	if (strcmp(im->board, u->board) || im->head_len != len)
 		goto bad;
@@ -287,7 +256,7 @@ int kt_update_slot_check(const struct kt_update *u, int slot, struct kt_image *i
 		if (fd >= 0)
 			close(fd);
 		if (ret || size != p->size || !kt_equal_ct(h, p->sha256, 32)) {
-			ret = fail(err, errlen, -EBADMSG, "slot %s: part %s (%s) "
+			ret = kt_errf(err, errlen, -EBADMSG, "slot %s: part %s (%s) "
 				   "%s", kt_update_slot_name(slot), p->name, p->path,
 				   ret ? strerror(-ret) : "does not match its hash");
 			goto bad;
@@ -357,11 +326,11 @@ static int copy_part(const struct kt_update *u, int img, const struct kt_image_p
 			return -EIO;
 		}
 		if (step(u, "part")) {
-			ret = write_full(fd, buf, n / 2);
+			ret = kt_write_all(fd, buf, n / 2);
 			close(fd);
 			return -EINTR;
 		}
-		if ((ret = write_full(fd, buf, n))) {
+		if ((ret = kt_write_all(fd, buf, n))) {
 			close(fd);
 			return ret;
 		}
@@ -402,11 +371,11 @@ static int write_head(const struct kt_update *u, const char *dir, const struct k
 	if (fd < 0)
 		return -errno;
 	if (step(u, "head")) {
-		ret = write_full(fd, im->head, im->head_len / 2);
+		ret = kt_write_all(fd, im->head, im->head_len / 2);
 		close(fd);
 		return -EINTR;
 	}
-	ret = write_full(fd, im->head, im->head_len);
+	ret = kt_write_all(fd, im->head, im->head_len);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	close(fd);
@@ -448,8 +417,8 @@ static int write_slot(const struct kt_update *u, int img, const struct kt_image 
 	return 0;
 out:
 	if (ret == -EINTR)
-		return fail(err, errlen, ret, "power cut (test)");
-	return fail(err, errlen, ret, "writing slot %s: %s", kt_update_slot_name(slot),
+		return kt_errf(err, errlen, ret, "power cut (test)");
+	return kt_errf(err, errlen, ret, "writing slot %s: %s", kt_update_slot_name(slot),
 		    strerror(-ret));
 }
 
@@ -464,27 +433,27 @@ int kt_update_install(const struct kt_update *u, const char *image,
 
 	fd = open(image, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: %s", image, strerror(errno));
+		return kt_errf(err, errlen, -errno, "%s: %s", image, strerror(errno));
 	/* Everything is checked before anything is written. */
 	if ((ret = kt_image_read_head(fd, u->pub, &im, err, errlen)))
 		goto out_fd;
 	if (strcmp(im.board, u->board)) {
-		ret = fail(err, errlen, -EINVAL, "the image is for board %s; this "
+		ret = kt_errf(err, errlen, -EINVAL, "the image is for board %s; this "
 			   "box is %s", im.board, u->board);
 		goto out_im;
 	}
 	if ((ret = kt_image_check_parts(fd, &im, err, errlen)))
 		goto out_im;
 	if (mkdir(u->root, 0755) && errno != EEXIST) {
-		ret = fail(err, errlen, -errno, "%s: %s", u->root, strerror(errno));
+		ret = kt_errf(err, errlen, -errno, "%s: %s", u->root, strerror(errno));
 		goto out_im;
 	}
 	if ((ret = kt_update_state_read(u, &st))) {
-		fail(err, errlen, ret, "reading the boot state: %s", strerror(-ret));
+		kt_errf(err, errlen, ret, "reading the boot state: %s", strerror(-ret));
 		goto out_im;
 	}
 	if (factory && st.good != KT_SLOT_NONE) {
-		ret = fail(err, errlen, -EEXIST, "this box already has a good slot "
+		ret = kt_errf(err, errlen, -EEXIST, "this box already has a good slot "
 			   "(%s): a factory install is for a new box; install "
 			   "without it", kt_update_slot_name(st.good));
 		goto out_im;
@@ -493,7 +462,7 @@ int kt_update_install(const struct kt_update *u, const char *image,
 		if (kt_update_slot_check(u, st.good, &good, why, sizeof(why)) == 0) {
 			kt_image_version_cmp(im.version, good.version, &cmp);
 			if (cmp < 0) {
-				ret = fail(err, errlen, -EPERM, "version %s is older "
+				ret = kt_errf(err, errlen, -EPERM, "version %s is older "
 					   "than the running %s (slot %s): refused "
 					   "(a downgrade needs --allow-downgrade)",
 					   im.version, good.version,
@@ -510,7 +479,7 @@ int kt_update_install(const struct kt_update *u, const char *image,
 		st.pending = KT_SLOT_NONE;
 		st.tries_left = 0;
 		if ((ret = kt_update_state_write(u, &st))) {
-			fail(err, errlen, ret, "%s", ret == -EINTR ? "power cut (test)"
+			kt_errf(err, errlen, ret, "%s", ret == -EINTR ? "power cut (test)"
 			     : "writing the boot state");
 			goto out_im;
 		}
@@ -534,7 +503,7 @@ int kt_update_install(const struct kt_update *u, const char *image,
 	}
 	st.rolled_back = KT_SLOT_NONE;
 	if ((ret = kt_update_state_write(u, &st))) {
-		fail(err, errlen, ret, "%s", ret == -EINTR ? "power cut (test)"
+		kt_errf(err, errlen, ret, "%s", ret == -EINTR ? "power cut (test)"
 		     : "writing the boot state");
 		goto out_im;
 	}
@@ -571,7 +540,7 @@ int kt_update_boot(const struct kt_update *u, int *slot, char *why, size_t whyle
 	int ret, choice = KT_SLOT_NONE;
 
 	if ((ret = kt_update_state_read(u, &st)))
-		return fail(why, whylen, ret, "reading the boot state: %s", strerror(-ret));
+		return kt_errf(why, whylen, ret, "reading the boot state: %s", strerror(-ret));
 	before = st;
 	if (st.pending != KT_SLOT_NONE) {
 		int p = st.pending;
@@ -582,9 +551,9 @@ int kt_update_boot(const struct kt_update *u, int *slot, char *why, size_t whyle
 			st.tries_left--;
 			st.booted = p;
 			if ((ret = kt_update_state_write(u, &st)))
-				return fail(why, whylen, ret, "writing the boot state");
+				return kt_errf(why, whylen, ret, "writing the boot state");
 			*slot = p;
-			return fail(why, whylen, 0, "slot %s: new, not yet confirmed; "
+			return kt_errf(why, whylen, 0, "slot %s: new, not yet confirmed; "
 				    "%u more tries after this one",
 				    kt_update_slot_name(p), st.tries_left);
 		}
@@ -607,23 +576,23 @@ int kt_update_boot(const struct kt_update *u, int *slot, char *why, size_t whyle
 		st.good = choice;
 	}
 	if (choice == KT_SLOT_NONE)
-		return fail(why, whylen, -ENOENT, "no slot holds a complete, "
+		return kt_errf(why, whylen, -ENOENT, "no slot holds a complete, "
 			    "correctly signed image%s%s", bad[0] ? ": " : "", bad);
 	st.booted = choice;
 	if (!same_state(&st, &before) &&
 	    (ret = kt_update_state_write(u, &st)))
-		return fail(why, whylen, ret, "writing the boot state");
+		return kt_errf(why, whylen, ret, "writing the boot state");
 	*slot = choice;
 	if (before.pending != KT_SLOT_NONE)
-		return fail(why, whylen, 0, "slot %s: rolled back from slot %s "
+		return kt_errf(why, whylen, 0, "slot %s: rolled back from slot %s "
 			    "(%s)", kt_update_slot_name(choice),
 			    kt_update_slot_name(before.pending),
 			    before.tries_left ? bad : "never confirmed healthy");
 	if (before.good != choice)
-		return fail(why, whylen, 0, "slot %s: the good slot %s did not "
+		return kt_errf(why, whylen, 0, "slot %s: the good slot %s did not "
 			    "check (%s)", kt_update_slot_name(choice),
 			    kt_update_slot_name(before.good), bad);
-	return fail(why, whylen, 0, "slot %s: good", kt_update_slot_name(choice));
+	return kt_errf(why, whylen, 0, "slot %s: good", kt_update_slot_name(choice));
 }
 
 int kt_update_confirm(const struct kt_update *u, char *msg, size_t msglen)
@@ -632,16 +601,16 @@ int kt_update_confirm(const struct kt_update *u, char *msg, size_t msglen)
 	int ret;
 
 	if ((ret = kt_update_state_read(u, &st)))
-		return fail(msg, msglen, ret, "reading the boot state: %s", strerror(-ret));
+		return kt_errf(msg, msglen, ret, "reading the boot state: %s", strerror(-ret));
 	if (st.pending == KT_SLOT_NONE || st.booted != st.pending)
-		return fail(msg, msglen, 0, "nothing to confirm: the running slot "
+		return kt_errf(msg, msglen, 0, "nothing to confirm: the running slot "
 			    "%s is the good one", kt_update_slot_name(st.booted));
 	st.good = st.pending;
 	st.pending = KT_SLOT_NONE;
 	st.tries_left = 0;
 	st.rolled_back = KT_SLOT_NONE;
 	if ((ret = kt_update_state_write(u, &st)))
-		return fail(msg, msglen, ret, "writing the boot state");
-	return fail(msg, msglen, 0, "slot %s confirmed: it is the good slot now",
+		return kt_errf(msg, msglen, ret, "writing the boot state");
+	return kt_errf(msg, msglen, 0, "slot %s confirmed: it is the good slot now",
 		    kt_update_slot_name(st.good));
 }

@@ -39,6 +39,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "disk.h"
+#include "fileio.h"
 #include "image.h"
 #include "keys.h"
 #include "update.h"
@@ -301,7 +302,8 @@ static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
-/* Copies len bytes of src from 0 to dst at off, hashing them. */
+/* Copies len bytes of src from 0 to dst at off, hashing them; with dst
+ * -1, only hashes len bytes of src from off. */
 static int copy(int src, int dst, uint64_t off, uint64_t len, uint8_t sha[32],
 		struct progress *pr)
 {
@@ -314,14 +316,15 @@ static int copy(int src, int dst, uint64_t off, uint64_t len, uint8_t sha[32],
 	wc_InitSha256(&h);
 	for (uint64_t at = 0; at < len && !ret;) {
 		size_t n = len - at < CHUNK ? (size_t)(len - at) : CHUNK;
-		ssize_t r = pread(src, buf, n, (off_t)at);
+		ssize_t r = pread(src, buf, n, (off_t)(dst < 0 ? off + at : at));
 
 		if (r != (ssize_t)n) {
 			ret = -EIO;
 			break;
 		}
 		wc_Sha256Update(&h, buf, (word32)n);
-		ret = pwrite_full(dst, buf, n, off + at);
+		if (dst >= 0)
+			ret = pwrite_full(dst, buf, n, off + at);
 		at += n;
 		progress(pr, n);
 	}
@@ -331,37 +334,11 @@ static int copy(int src, int dst, uint64_t off, uint64_t len, uint8_t sha[32],
 	return ret;
 }
 
+/* What is at off .. off+len of fd, hashed (the read-back). */
 static int hash_region(int fd, uint64_t off, uint64_t len, uint8_t sha[32],
 		       struct progress *pr)
 {
-	uint8_t *buf = malloc(CHUNK);
-	wc_Sha256 h;
-	int ret = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	wc_InitSha256(&h);
-	for (uint64_t at = 0; at < len;) {
-		size_t n = len - at < CHUNK ? (size_t)(len - at) : CHUNK;
-
-		if (pread(fd, buf, n, (off_t)(off + at)) != (ssize_t)n) {
-			ret = -EIO;
-			break;
-		}
-		wc_Sha256Update(&h, buf, (word32)n);
-		at += n;
-		progress(pr, n);
-	}
-	wc_Sha256Final(&h, sha);
-	wc_Sha256Free(&h);
-	free(buf);
-	return ret;
-}
-
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", in[i]);
+	return copy(fd, -1, off, len, sha, pr);
 }
 
 static uint64_t parse_size(const char *s)
@@ -453,19 +430,8 @@ int main(int argc, char **argv)
 	t.path = argv[optind];
 
 	/* 1. The image, completely. */
-	{
-		char line[KT_KEY_B64_MAX + 2] = "";
-		FILE *f = fopen(pubfile, "re");
-
-		if (!f)
-			return die("the image key %s: %s", pubfile, strerror(errno));
-		if (!fgets(line, sizeof(line), f))
-			line[0] = '\0';
-		fclose(f);
-		line[strcspn(line, "\r\n")] = '\0';
-		if (kt_key_decode(line, pub, KT_IMAGE_KEY))
-			return die("the image key %s is not an Ed25519 public key", pubfile);
-	}
+	if (kt_image_read_pub(pubfile, pub, err, sizeof(err)))
+		return die("%s", err);
 	img_fd = open(image, O_RDONLY | O_CLOEXEC);
 	if (img_fd < 0)
 		return die("%s: %s", image, strerror(errno));
@@ -477,7 +443,7 @@ int main(int argc, char **argv)
 			   im.board, board);
 	if (kt_image_hash_file(img_fd, img_sha, &img_size))
 		return die("%s: cannot read it again", image);
-	hex(img_sha, 32, img_hex);
+	kt_hex(img_sha, 32, img_hex);
 	if (bundle) {
 		struct stat bs;
 
@@ -573,7 +539,7 @@ int main(int argc, char **argv)
 			if (hash_region(fd, d.bundle + 8, bundle_len, back, &pr) ||
 			    memcmp(back, bun_sha, 32))
 				return die("%s: verify: the bundle read back differs", t.path);
-			hex(bun_sha, 32, bun_hex);
+			kt_hex(bun_sha, 32, bun_hex);
 		}
 	}
 	progress(&pr, 0);

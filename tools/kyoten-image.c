@@ -51,18 +51,9 @@ static int die(const char *fmt, ...)
 
 static int read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY])
 {
-	char line[KT_KEY_B64_MAX + 2] = "";
-	FILE *f = fopen(path, "re");
+	char err[512];
 
-	if (!f)
-		return die("%s: %s", path, strerror(errno));
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	if (kt_key_decode(line, pub, KT_IMAGE_KEY))
-		return die("%s: not base64 of a 32-byte Ed25519 public key", path);
-	return 0;
+	return kt_image_read_pub(path, pub, err, sizeof(err)) ? die("%s", err) : 0;
 }
 
 /* Whether dir is inside a git work tree (a key must never be committed). */

@@ -1,0 +1,20 @@
+/* Whole reads and writes on a descriptor, retried on EINTR and short
+ * counts: what every file the firmware writes durably needs. */
+#ifndef KT_FILEIO_H
+#define KT_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 0 or -errno. */
+int kt_write_all(int fd, const void *buf, size_t n);
+/* 0, -ENODATA if the file ends first, or -errno. */
+int kt_read_all(int fd, void *buf, size_t n);
+/* Writes a message into the caller's err buffer (if any) and returns
+ * code: for functions that report why they refused something. */
+int kt_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+void kt_hex(const uint8_t *in, size_t n, char *out);
+
+#endif

@@ -443,6 +443,34 @@ void etun_signal_input(uint32_t dev, uint32_t peer, const uint8_t *msg, size_t l
  * the peer still learns by BFD's detection time. */
 #define ETUN_SIGNAL_COPIES 2
 
+/* The signal to the peer with tunnel address `peer`, over each of its
+ * other Up paths with a session (every device but `from`). */
+static void send_signal(const struct etun_dev *from, const struct kt_addr *peer,
+			const uint8_t pkt[KT_PATHSIG_LEN], const struct kt_pathsig *sig)
+{
+	for (size_t d = 0; d < KT_MSG_TUN_DEVICES; d++) {
+		struct etun_dev *o = et.cur[d];
+
+		if (!o || o == from || !o->up || !o->bfd.paths)
+			continue;
+		for (uint32_t j = 0; j < o->bfd.n_paths && j < o->n_peers; j++) {
+			struct ebfd_path *p = &o->bfd.paths[j];
+
+			if (!kt_addr_equal(&p->addr, peer) ||
+			    p->s.session_state != KT_BFD_UP ||
+			    !kt_peer_has_session(o->peers[j]))
+				continue;
+			for (int c = 0; c < ETUN_SIGNAL_COPIES; c++)
+				if (!kt_peer_send(o->peers[j], pkt, KT_PATHSIG_LEN))
+					p->sig_tx++;
+			log_info("PATH_SIGNAL_SENT", "%s: told %s over %s that "
+				 "the path through %s lost its line (%s); signal %u",
+				 from->ifname, o->peers[j]->name, o->ifname, from->ifname,
+				 kt_pathsig_reason_name(sig->reason), sig->seq);
+		}
+	}
+}
+
 void etun_path_down(const struct kt_msg_path_down *m)
 {
 	struct etun_dev *e = m->device < KT_MSG_TUN_DEVICES ? et.cur[m->device] : NULL;
@@ -468,27 +496,7 @@ void etun_path_down(const struct kt_msg_path_down *m)
 		sig.seq = ++et.sig_seq;
 		if (kt_pathsig_build(&sig, pkt))
 			continue;
-		for (size_t d = 0; d < KT_MSG_TUN_DEVICES; d++) {
-			struct etun_dev *o = et.cur[d];
-
-			if (!o || o == e || !o->up || !o->bfd.paths)
-				continue;
-			for (uint32_t j = 0; j < o->bfd.n_paths && j < o->n_peers; j++) {
-				struct ebfd_path *p = &o->bfd.paths[j];
-
-				if (!kt_addr_equal(&p->addr, &e->bfd.paths[i].addr) ||
-				    p->s.session_state != KT_BFD_UP ||
-				    !kt_peer_has_session(o->peers[j]))
-					continue;
-				for (int c = 0; c < ETUN_SIGNAL_COPIES; c++)
-					if (!kt_peer_send(o->peers[j], pkt, sizeof(pkt)))
-						p->sig_tx++;
-				log_info("PATH_SIGNAL_SENT", "%s: told %s over %s that "
-					 "the path through %s lost its line (%s); signal %u",
-					 e->ifname, o->peers[j]->name, o->ifname, e->ifname,
-					 kt_pathsig_reason_name(m->reason), sig.seq);
-			}
-		}
+		send_signal(e, &e->bfd.paths[i].addr, pkt, &sig);
 	}
 }
 

@@ -20,7 +20,6 @@
 #include <jansson.h>
 
 #include "generated/autoconf.h"
-#include "keys.h"
 #include "update.h"
 
 static void usage(FILE *f)

@@ -107,7 +107,7 @@ static void read_line(const char *path, char *out, size_t n)
 }
 
 /* The sysfs directory of a block device number; its disk's if `disk`. */
-static bool sys_of(dev_t dev, bool disk, char *out, size_t n)
+static bool sys_of(dev_t dev, bool disk, char out[PATH_MAX])
 {
 	char link[64], p[PATH_MAX + 16];
 	struct stat st;
@@ -122,7 +122,6 @@ static bool sys_of(dev_t dev, bool disk, char *out, size_t n)
 		if (slash)
 			*slash = '\0';
 	}
-	(void)n;
 	return true;
 }
 
@@ -136,7 +135,7 @@ static int in_use(const struct target *t, char *why, size_t n)
 
 	/* This laptop's own system: the disk under /, /boot, ... */
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (!stat(own[i], &st) && major(st.st_dev) && sys_of(st.st_dev, true, mine, sizeof(mine)) &&
+		if (!stat(own[i], &st) && major(st.st_dev) && sys_of(st.st_dev, true, mine) &&
 		    !strcmp(mine, t->sys)) {
 			snprintf(why, n, "it holds this computer's own %s file system", own[i]);
 			if (f)
@@ -149,7 +148,7 @@ static int in_use(const struct target *t, char *why, size_t n)
 
 		if (sscanf(line, "%*u %*u %u:%u %*s %1023s", &ma, &mi, mnt) != 3)
 			continue;
-		if (sys_of(makedev(ma, mi), true, mine, sizeof(mine)) && !strcmp(mine, t->sys)) {
+		if (sys_of(makedev(ma, mi), true, mine) && !strcmp(mine, t->sys)) {
 			snprintf(why, n, "it (or a partition of it) is mounted on %.200s", mnt);
 			fclose(f);
 			return -EBUSY;
@@ -162,7 +161,7 @@ static int in_use(const struct target *t, char *why, size_t n)
 		char dev[1024];
 
 		if (sscanf(line, "%1023s", dev) == 1 && dev[0] == '/' && !stat(dev, &st) &&
-		    S_ISBLK(st.st_mode) && sys_of(st.st_rdev, true, mine, sizeof(mine)) &&
+		    S_ISBLK(st.st_mode) && sys_of(st.st_rdev, true, mine) &&
 		    !strcmp(mine, t->sys)) {
 			snprintf(why, n, "a partition of it is swap (%.200s)", dev);
 			fclose(f);
@@ -201,7 +200,7 @@ static int check_target(struct target *t, uint64_t new_size, char *why, size_t n
 	t->block = true;
 	if (new_size)
 		return snprintf(why, n, "--size is for a new image file, not a disk"), -EINVAL;
-	if (!sys_of(st.st_rdev, false, t->sys, sizeof(t->sys)))
+	if (!sys_of(st.st_rdev, false, t->sys))
 		return snprintf(why, n, "the kernel does not describe it (/sys/dev/block)"), -ENODEV;
 	{
 		char p[PATH_MAX + 32], holders[PATH_MAX + 16];

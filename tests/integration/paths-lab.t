@@ -122,9 +122,16 @@ note
 signalled() { # node filter: that path is Down, by a signal
 	is_count "$1" "$2 and .bfd.state == \"down\" and .bfd.diag == \"neighbor-signaled-session-down\"" 1
 }
+# Every path Up for 2 s at least: a path that has just come back after a
+# carrier flap can still bounce once (docs/failover.md), and a signal
+# about it must not race that.
+settled() {
+	all_up && is_count site1 '.bfd.state == "up" and .bfd["since-s"] >= 2' 4 &&
+		is_count hub1 '.bfd.state == "up" and .bfd["since-s"] >= 2' 4
+}
 signal() {
 	local t u
-	wait_for 15 all_up || return 1
+	wait_for 15 settled || return 1
 	lab line down site1 closed >/dev/null || return 1
 	t=$(until_count 750 hub1 '.peer == "site1" and .line == "closed" and .bfd.state == "down"' 1) ||
 		{ echo "$t"; lab line up site1 closed; return 1; }
@@ -134,7 +141,7 @@ signal() {
 		wait_for 3 is_count site1 '.line == "internet" and .bfd.signals.sent >= 1' 2 &&
 		wait_for 3 is_count hub1 '.peer == "site1" and .line == "internet" and .bfd.signals.received >= 1' 1 ||
 		{ paths hub1 | jq -c '.[] | [.interface, .peer, .bfd.state, .bfd.diag, .bfd.signals]'; lab line up site1 closed; return 1; }
-	lab line up site1 closed >/dev/null && wait_for 15 all_up || return 1
+	lab line up site1 closed >/dev/null && wait_for 15 settled || return 1
 	lab line down hub1 closed >/dev/null || return 1
 	u=$(until_count 750 site1 '.peer == "hub1" and .line == "closed" and .bfd.state == "down"' 1) ||
 		{ echo "$u"; lab line up hub1 closed; return 1; }

@@ -46,6 +46,9 @@ KYOTEN_DEPS ?= build/deps
 WOLFSSL := $(KYOTEN_DEPS)/$(ARCH)/wolfssl
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null)
 GIT_DIRTY := $(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+# The last commit's time: what the self-test takes as "the clock cannot be
+# earlier than this" (reproducible, unlike the time of the build).
+KYOTEN_BUILD_TIME := $(or $(shell git log -1 --format=%ct 2>/dev/null),0)
 KYOTEN_VERSION := 0.1.0$(if $(GIT_REV),+g$(GIT_REV)$(GIT_DIRTY))
 
 PC_LIBS := yaml-0.1 jansson libmnl libnftnl
@@ -68,6 +71,7 @@ LDSAN :=
 endif
 
 CPPFLAGS := -D_GNU_SOURCE -DKYOTEN_VERSION='"$(KYOTEN_VERSION)"' \
+	-DKYOTEN_BUILD_TIME=$(KYOTEN_BUILD_TIME) \
 	-I$(B)/include -Ifirmware -Idrivers -Inetstack -I$(WOLFSSL)/include
 CFLAGS := -std=gnu11 $(OPT) $(WARN) $(HARDEN) -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags $(PC_LIBS) 2>/dev/null) $(EXTRA_CFLAGS)
@@ -88,10 +92,15 @@ KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
 # the build host's kyoten-image.
-LIB_SRCS += firmware/fileio.c firmware/image.c firmware/update.c firmware/disk.c
+LIB_SRCS += firmware/fileio.c firmware/jsonf.c firmware/image.c firmware/update.c \
+	firmware/disk.c firmware/bundle.c firmware/pki.c
 UPDATE_SRCS := firmware/kyoten-update.c
 IMAGE_TOOL_SRCS := tools/kyoten-image.c
 FLASH_SRCS := tools/kyoten-flash.c
+# Site identity bundles (docs/field-guide.md): the NOC's kyoten-noc makes
+# them, the box's kyoten-provision installs them.
+NOC_SRCS := tools/kyoten-noc.c
+PROVISION_SRCS := firmware/kyoten-provision.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
 	policy/explain.c policy/nft.c policy/verify.c
@@ -104,7 +113,7 @@ LIB_SRCS += firmware/nflog.c firmware/edeny.c firmware/denials.c
 LIB_SRCS += firmware/ebfd.c
 # Path selection per segment, in the parent.
 LIB_SRCS += firmware/paths.c
-KYOTENCTL_SRCS += firmware/kyotenctl-policy.c
+KYOTENCTL_SRCS += firmware/kyotenctl-policy.c firmware/kyotenctl-selftest.c
 CPPFLAGS += -Ipolicy
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -126,7 +135,8 @@ ifeq ($(BOARD),)
 NEED_CONFIG = $(error no configuration at $(KCONFIG_CONFIG): run 'make sim_defconfig' (or $(patsubst board/%/defconfig,%_defconfig,$(wildcard board/*/defconfig))))
 endif
 
-all: $(B)/kyotend $(B)/kyotenctl $(B)/kyoten-update $(B)/kyoten-image $(B)/kyoten-flash
+all: $(B)/kyotend $(B)/kyotenctl $(B)/kyoten-update $(B)/kyoten-image $(B)/kyoten-flash \
+	$(B)/kyoten-noc $(B)/kyoten-provision
 	$(NEED_CONFIG)
 
 unit: $(UNIT_BINS) $(TEST_TOOLS)
@@ -154,6 +164,14 @@ $(B)/kyoten-image: $(call obj,$(IMAGE_TOOL_SRCS)) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/kyoten-flash: $(call obj,$(FLASH_SRCS)) $(LIB)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/kyoten-noc: $(call obj,$(NOC_SRCS)) $(LIB)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/kyoten-provision: $(call obj,$(PROVISION_SRCS)) $(LIB)
 	$(quiet) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -239,6 +257,7 @@ IMAGE_TOOL := $(if $(CROSS_COMPILE),qemu-$(ARCH)-static )$(B)/kyoten-image
 IMAGE_PARTS := kyotend=$(B)/kyotend:bin/kyotend:0755 \
 	kyotenctl=$(B)/kyotenctl:bin/kyotenctl:0755 \
 	kyoten-update=$(B)/kyoten-update:bin/kyoten-update:0755 \
+	kyoten-provision=$(B)/kyoten-provision:bin/kyoten-provision:0755 \
 	config=$(KCONFIG_CONFIG):share/kyoten/config:0644 \
 	board=board/$(BOARD)/board.md:share/kyoten/board.md:0644 \
 	$(foreach t,$(wildcard policy/templates/*.yaml),policy-$(basename $(notdir $(t)))=$(t):share/kyoten/policy/$(notdir $(t)):0644)

@@ -1,6 +1,7 @@
 #define KT_MODULE "config"
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1007,6 +1008,89 @@ static int f_failover(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
 }
 
+/* "host:port" or "[v6]:port"; a host is a DNS name (letters, digits,
+ * '-', '.') or an address. */
+static int f_mg_broker(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	struct kt_mgmt_cfg *m = &((struct ctx *)w->user)->cfg->management;
+	char text[300], *colon, *host = text, *end;
+	unsigned long port;
+	int r = kt_yw_copy(w, v, p, text, sizeof(text));
+
+	(void)o;
+	if (r)
+		return r;
+	colon = strrchr(text, ':');
+	if (!colon || !colon[1])
+		return kt_yw_fail(w, v, p, "'%s' is not HOST:PORT", text);
+	*colon = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || errno || !port || port > 65535 || colon[1] == '0' ||
+	    !isdigit((unsigned char)colon[1]))
+		return kt_yw_fail(w, v, p, "port '%s' is not 1 to 65535", colon + 1);
+	if (*host == '[') {
+		struct kt_addr a;
+		size_t n = strlen(host);
+
+		if (n < 3 || host[n - 1] != ']')
+			return kt_yw_fail(w, v, p, "'%s' is not [IPv6]", host);
+		host[n - 1] = '\0';
+		host++;
+		if (!kt_addr_parse(host, &a) || a.family != AF_INET6)
+			return kt_yw_fail(w, v, p, "'%s' is not an IPv6 address", host);
+	} else {
+		if (!*host || strlen(host) > 253)
+			return kt_yw_fail(w, v, p, "the host is empty or longer than "
+					  "253 characters");
+		for (const char *q = host; *q; q++)
+			if (!isalnum((unsigned char)*q) && *q != '-' && *q != '.')
+				return kt_yw_fail(w, v, p, "'%s' is not a host name or "
+						  "IPv4 address", host);
+	}
+	/* Both forms are at most 253 bytes here (checked above). */
+	memcpy(m->broker_host, host, strlen(host) + 1);
+	m->broker_port = (uint16_t)port;
+	return 0;
+}
+
+static int f_mg_ca(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	(void)o;
+	return path_field(w, v, p, ((struct ctx *)w->user)->cfg->management.ca);
+}
+
+static int f_mg_cert(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	(void)o;
+	return path_field(w, v, p, ((struct ctx *)w->user)->cfg->management.certificate);
+}
+
+static int f_mg_key(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	(void)o;
+	return path_field(w, v, p, ((struct ctx *)w->user)->cfg->management.key);
+}
+
+static int f_mg_policy_key(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	(void)o;
+	return path_field(w, v, p, ((struct ctx *)w->user)->cfg->management.policy_key);
+}
+
+static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	static const struct kt_yw_field f[] = {
+		{ "broker", true, f_mg_broker },
+		{ "ca", true, f_mg_ca },
+		{ "certificate", true, f_mg_cert },
+		{ "key", true, f_mg_key },
+		{ "policy-key", true, f_mg_policy_key },
+	};
+	((struct ctx *)w->user)->cfg->management.enabled = true;
+	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
+}
+
 static int f_root(struct kt_yw *w, yaml_node_t *root)
 {
 	struct ctx *c = w->user;
@@ -1025,6 +1109,7 @@ static int f_root(struct kt_yw *w, yaml_node_t *root)
 		{ "segments", true, f_segments },
 		{ "policy", false, f_policy },
 		{ "failover", false, f_failover },
+		{ "management", false, f_management },
 	};
 	int r = kt_yw_map(w, root, "", f, sizeof(f) / sizeof(f[0]), NULL);
 

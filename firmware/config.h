@@ -123,6 +123,19 @@ struct kt_failover_cfg {
 	uint32_t hold_down_ms;		/* a better path must hold up this long */
 };
 
+/* The management channel to the NOC (docs/configuration.md,
+ * "management"): the broker and the files of the box's identity, which
+ * a site bundle installs (docs/field-guide.md). */
+struct kt_mgmt_cfg {
+	bool enabled;			/* the file has a management section */
+	char broker_host[256];		/* DNS name or address */
+	uint16_t broker_port;
+	char ca[KT_PATH_MAX];		/* the NOC's CA certificate */
+	char certificate[KT_PATH_MAX];	/* the box's certificate */
+	char key[KT_PATH_MAX];		/* and its private key */
+	char policy_key[KT_PATH_MAX];	/* the NOC's policy-signing key */
+};
+
 struct kt_config {
 	char site_id[KT_NAME_MAX];
 	char device_number[KT_DEVNUM_MAX];
@@ -140,6 +153,7 @@ struct kt_config {
 	size_t n_sites;
 	struct kt_policy_cfg policy;
 	struct kt_failover_cfg failover;
+	struct kt_mgmt_cfg management;
 	uint8_t sha256[32];		/* of the file's bytes, for drift checks */
 };
 

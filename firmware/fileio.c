@@ -2,8 +2,11 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int kt_write_all(int fd, const void *buf, size_t n)
@@ -63,4 +66,55 @@ void kt_hex(const uint8_t *in, size_t n, char *out)
 		out[2 * i + 1] = digits[in[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+int kt_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = fstat(fd, &st) ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	/* One spare byte: callers may end text with a NUL. */
+	if (!(buf = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r = kt_read_all(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (r) {
+		free(buf);
+		return r;
+	}
+	buf[st.st_size] = 0;
+	*out = buf;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+int kt_write_file_new(const char *path, const void *buf, size_t n, unsigned mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), r;
+
+	if (fd < 0)
+		return -errno;
+	/* The mode as asked, whatever the umask. */
+	r = fchmod(fd, mode) ? -errno : kt_write_all(fd, buf, n);
+	if (!r && fsync(fd))
+		r = -errno;
+	if (close(fd) && !r)
+		r = -errno;
+	if (r)
+		unlink(path);
+	return r;
 }

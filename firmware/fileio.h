@@ -10,6 +10,13 @@
 int kt_write_all(int fd, const void *buf, size_t n);
 /* 0, -ENODATA if the file ends first, or -errno. */
 int kt_read_all(int fd, void *buf, size_t n);
+/* A whole regular file of at most max bytes into *out (malloc'd, with
+ * a NUL after the last byte). 0, -EFBIG, -EINVAL (not a regular file)
+ * or -errno. */
+int kt_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Creates path (never over an existing file) with mode, writes and
+ * syncs it; nothing is left behind on failure. 0 or -errno. */
+int kt_write_file_new(const char *path, const void *buf, size_t n, unsigned mode);
 /* Writes a message into the caller's err buffer (if any) and returns
  * code: for functions that report why they refused something. */
 int kt_errf(char *err, size_t errlen, int code, const char *fmt, ...)

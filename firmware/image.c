@@ -18,6 +18,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "fileio.h"
+#include "jsonf.h"
 #include "keys.h"
 #include "suite.h"
 
@@ -189,45 +190,6 @@ int kt_image_hash_file(int fd, uint8_t out[32], uint64_t *size)
 
 /* --- the manifest --- */
 
-static int str_field(json_t *o, const char *key, char *out, size_t cap,
-		     const char *where, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(o, key);
-	const char *s;
-
-	if (!json_is_string(v))
-		return kt_errf(err, errlen, -EBADMSG, "manifest: %s%s is missing or "
-			    "not a string", where, key);
-	s = json_string_value(v);
-	if (!*s || strlen(s) >= cap)
-		return kt_errf(err, errlen, -EBADMSG, "manifest: %s%s is empty or "
-			    "longer than %zu bytes", where, key, cap - 1);
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return kt_errf(err, errlen, -EBADMSG, "manifest: %s%s has a "
-				    "character that is not printable ASCII", where, key);
-	snprintf(out, cap, "%s", s);
-	return 0;
-}
-
-static int only_keys(json_t *o, const char *const *keys, const char *where,
-		     char *err, size_t errlen)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(o, k, v) {
-		bool known = false;
-
-		for (size_t i = 0; keys[i]; i++)
-			known = known || !strcmp(k, keys[i]);
-		if (!known)
-			return kt_errf(err, errlen, -EBADMSG, "manifest: %sunknown "
-				    "field '%s'", where, k);
-	}
-	return 0;
-}
-
 static int parse_part(json_t *p, size_t i, struct kt_image_part *out,
 		      char *err, size_t errlen)
 {
@@ -240,11 +202,16 @@ static int parse_part(json_t *p, size_t i, struct kt_image_part *out,
 	if (!json_is_object(p))
 		return kt_errf(err, errlen, -EBADMSG, "manifest: parts[%zu] is not an "
 			    "object", i);
-	if ((ret = only_keys(p, keys, where, err, errlen)) ||
-	    (ret = str_field(p, "name", out->name, sizeof(out->name), where, err, errlen)) ||
-	    (ret = str_field(p, "path", out->path, sizeof(out->path), where, err, errlen)) ||
-	    (ret = str_field(p, "mode", mode, sizeof(mode), where, err, errlen)) ||
-	    (ret = str_field(p, "sha256", sha, sizeof(sha), where, err, errlen)))
+	if ((ret = kt_json_only(p, keys,
+				       "manifest", where, err, errlen)) ||
+	    (ret = kt_json_str(p, "name", out->name, sizeof(out->name),
+				       "manifest", where, err, errlen)) ||
+	    (ret = kt_json_str(p, "path", out->path, sizeof(out->path),
+				       "manifest", where, err, errlen)) ||
+	    (ret = kt_json_str(p, "mode", mode, sizeof(mode),
+				       "manifest", where, err, errlen)) ||
+	    (ret = kt_json_str(p, "sha256", sha, sizeof(sha),
+				       "manifest", where, err, errlen)))
 		return ret;
 	if (!kt_image_path_ok(out->path))
 		return kt_errf(err, errlen, -EBADMSG, "manifest: %spath '%s' could "
@@ -286,17 +253,23 @@ static int parse_manifest(const uint8_t *buf, size_t len, struct kt_image *im,
 	ret = kt_errf(err, errlen, -EBADMSG, "manifest: not an object");
 	if (!json_is_object(root))
 		goto out;
-	if ((ret = only_keys(root, keys, "", err, errlen)))
+	if ((ret = kt_json_only(root, keys,
+				       "manifest", "", err, errlen)))
 		goto out;
 	fmt = json_object_get(root, "format");
 	ret = kt_errf(err, errlen, -EBADMSG, "manifest: format must be 1");
 	if (!json_is_integer(fmt) || json_integer_value(fmt) != 1)
 		goto out;
-	if ((ret = str_field(root, "board", im->board, sizeof(im->board), "", err, errlen)) ||
-	    (ret = str_field(root, "version", im->version, sizeof(im->version), "", err, errlen)) ||
-	    (ret = str_field(root, "build-id", im->build_id, sizeof(im->build_id), "", err, errlen)) ||
-	    (ret = str_field(root, "created", im->created, sizeof(im->created), "", err, errlen)) ||
-	    (ret = str_field(root, "key-id", im->key_id, sizeof(im->key_id), "", err, errlen)))
+	if ((ret = kt_json_str(root, "board", im->board, sizeof(im->board),
+				       "manifest", "", err, errlen)) ||
+	    (ret = kt_json_str(root, "version", im->version, sizeof(im->version),
+				       "manifest", "", err, errlen)) ||
+	    (ret = kt_json_str(root, "build-id", im->build_id, sizeof(im->build_id),
+				       "manifest", "", err, errlen)) ||
+	    (ret = kt_json_str(root, "created", im->created, sizeof(im->created),
+				       "manifest", "", err, errlen)) ||
+	    (ret = kt_json_str(root, "key-id", im->key_id, sizeof(im->key_id),
+				       "manifest", "", err, errlen)))
 		goto out;
 	ret = kt_errf(err, errlen, -EBADMSG, "manifest: version '%s' is not "
 		   "MAJOR.MINOR.PATCH", im->version);
@@ -623,4 +596,56 @@ out:
 	json_decref(root);
 	kt_wipe(sig, sizeof(sig));
 	return ret;
+}
+
+/* Whether dir is inside a git work tree (a key must never be committed). */
+static bool in_git_tree(const char *dir)
+{
+	char path[4096], probe[4200];
+
+	if (!realpath(dir, path))
+		return false;
+	for (;;) {
+		struct stat st;
+		char *slash;
+
+		snprintf(probe, sizeof(probe), "%s/.git", path);
+		if (!stat(probe, &st))
+			return true;
+		slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			return false;
+		*slash = '\0';
+	}
+}
+
+int kt_image_keygen(const char *dir, const char *stem, char id[17], char *err,
+		    size_t errlen)
+{
+	uint8_t seed[KT_IMAGE_KEY], pub[KT_IMAGE_KEY];
+	char path[4096], b64[KT_KEY_B64_MAX];
+	FILE *f;
+	int ret;
+
+	if (in_git_tree(dir))
+		return kt_errf(err, errlen, -EPERM, "%s is inside a git work tree: a "
+			       "signing key must never be committed; choose a "
+			       "directory outside", dir);
+	if (kt_random(seed, sizeof(seed)) || kt_image_public(seed, pub)) {
+		kt_wipe(seed, sizeof(seed));
+		return kt_errf(err, errlen, -EIO, "cannot make a key");
+	}
+	snprintf(path, sizeof(path), "%s/%s.key", dir, stem);
+	ret = kt_key_write(path, seed);
+	kt_wipe(seed, sizeof(seed));
+	if (ret)
+		return kt_errf(err, errlen, ret, "%s: %s (it is never overwritten)",
+			       path, strerror(-ret));
+	snprintf(path, sizeof(path), "%s/%s.pub", dir, stem);
+	kt_key_encode(pub, sizeof(pub), b64);
+	f = fopen(path, "wx");
+	if (!f || fprintf(f, "%s\n", b64) < 0 || fclose(f))
+		return kt_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	kt_image_key_id(pub, id);
+	return 0;
 }

@@ -75,6 +75,10 @@ void kt_image_free(struct kt_image *im);
  * file and the problem. */
 int kt_image_read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY], char *err,
 		      size_t errlen);
+/* A new Ed25519 key: DIR/STEM.key (0600, never overwritten) and
+ * DIR/STEM.pub; refused inside a git work tree. id gets its key id. */
+int kt_image_keygen(const char *dir, const char *stem, char id[17], char *err,
+		    size_t errlen);
 /* The Ed25519 public key of a seed; 0 or -errno. */
 int kt_image_public(const uint8_t seed[KT_IMAGE_KEY], uint8_t pub[KT_IMAGE_KEY]);
 /* Hex of the first 8 bytes of the key's SHA-256 (17 bytes with the NUL). */

@@ -35,10 +35,12 @@ static const char *sock_path = CONFIG_CTL_SOCKET_PATH;
 
 /* Sends one request (with the policy commands' part and a descriptor
  * when given) and returns the daemon's answer; a refusal is returned as
- * it is when keep_refusal, and otherwise printed and the program ends. */
-json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
+ * it is when keep_refusal, and otherwise printed and the program ends.
+ * soft: a failure to reach kyotend or to read its answer returns NULL
+ * (with the message printed) instead of ending the program. */
+static json_t *do_request(uint16_t cmd, uint32_t arg,
 			  const struct kt_ctl_policy *pol, int pass_fd,
-			  bool keep_refusal)
+			  bool keep_refusal, bool soft)
 {
 	struct kt_ctl_req req = { .magic = KT_CTL_MAGIC, .cmd = cmd, .arg = arg };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -82,12 +84,19 @@ json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, _("kyotenctl: cannot reach kyotend at %s: %s\n"),
 			sock_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		if (soft)
+			return NULL;
 		exit(EXIT_NODAEMON);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)out_len) {
 		fprintf(stderr, _("kyotenctl: sending the request failed: %s\n"),
 			strerror(errno));
+		close(fd);
+		if (soft)
+			return NULL;
 		exit(EXIT_NODAEMON);
 	}
 	for (;;) {
@@ -107,6 +116,10 @@ json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
 		if (n < 0) {
 			fprintf(stderr, _("kyotenctl: no answer from kyotend: %s\n"),
 				strerror(errno));
+			close(fd);
+			free(buf);
+			if (soft)
+				return NULL;
 			exit(EXIT_NODAEMON);
 		}
 		if (n == 0)
@@ -120,6 +133,8 @@ json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
 	if (!j) {
 		fprintf(stderr, _("kyotenctl: kyotend's answer is not JSON (%s)\n"),
 			jerr.text);
+		if (soft)
+			return NULL;
 		exit(EXIT_REFUSED);
 	}
 	if (!keep_refusal && json_is_false(json_object_get(j, "ok"))) {
@@ -129,6 +144,23 @@ json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
 		exit(EXIT_REFUSED);
 	}
 	return j;
+}
+
+const char *kyotenctl_socket_path(void)
+{
+	return sock_path;
+}
+
+json_t *kyotenctl_request(uint16_t cmd, uint32_t arg,
+			  const struct kt_ctl_policy *pol, int pass_fd,
+			  bool keep_refusal)
+{
+	return do_request(cmd, arg, pol, pass_fd, keep_refusal, false);
+}
+
+json_t *kyotenctl_try_request(uint16_t cmd, uint32_t arg)
+{
+	return do_request(cmd, arg, NULL, -1, false, true);
 }
 
 static json_t *request(uint16_t cmd, uint32_t arg)
@@ -598,6 +630,7 @@ static const struct {
 	{ "keygen", cmd_keygen, "new private key into FILE (0600); prints the public key" },
 	{ "pubkey", cmd_pubkey, "print the public key of private key FILE" },
 	{ "policy", kyotenctl_policy, "segment policy: check, verify, apply, confirm, rollback, show, history, diff (kyotenctl policy -h)" },
+	{ "selftest", kyotenctl_selftest, "is the box fit to serve: lines, tunnels, segment paths, policy, identity, clock, firmware [--json]" },
 	{ "version", cmd_version, "print the version" },
 };
 

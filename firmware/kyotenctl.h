@@ -12,6 +12,13 @@ enum { KT_EXIT_REFUSED = 1, KT_EXIT_USAGE = 2, KT_EXIT_NODAEMON = 3 };
 #include "ctl.h"
 
 int kyotenctl_policy(int argc, char **argv);	/* kyotenctl-policy.c */
+/* The same, returning NULL (the reason printed) when kyotend cannot be
+ * reached or its answer not read, where kyotenctl_request ends the
+ * program. A refusal still ends it. */
+json_t *kyotenctl_try_request(uint16_t cmd, uint32_t arg);
+int kyotenctl_selftest(int argc, char **argv);	/* kyotenctl-selftest.c */
+/* The control socket kyotenctl talks to (-s, $KYOTEN_CTL or the default). */
+const char *kyotenctl_socket_path(void);
 /* The one-line policy summary of kyotenctl status. */
 void kyotenctl_policy_summary(json_t *policy);
 

@@ -38,10 +38,12 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "bundle.h"
 #include "disk.h"
 #include "fileio.h"
 #include "image.h"
 #include "keys.h"
+#include "suite.h"
 #include "update.h"
 
 #define CHUNK (1024 * 1024)
@@ -396,6 +398,7 @@ int main(int argc, char **argv)
 	struct kt_image im;
 	struct kt_disk d;
 	struct kt_bootstate st;
+	struct kt_bundle_head bh = { 0 };
 	struct progress pr = { 0 };
 	uint8_t pub[KT_IMAGE_KEY], hdr[KT_DISK_HEADER], state[KT_UPDATE_STATE_LEN];
 	uint8_t img_sha[32], back[32], bun_sha[32] = { 0 }, zero[4096] = { 0 }, lenbuf[8];
@@ -444,16 +447,32 @@ int main(int argc, char **argv)
 		return die("%s: cannot read it again", image);
 	kt_hex(img_sha, 32, img_hex);
 	if (bundle) {
-		struct stat bs;
+		uint8_t *bbuf;
+		size_t blen;
 
+		/* The head is readable without the passphrase: the bundle must
+		 * be one, and for this site and box. */
+		if ((ret = kt_read_file(bundle, KT_BUNDLE_MAX, &bbuf, &blen)))
+			return die("the bundle %s: %s", bundle, ret == -EFBIG ?
+				   "larger than a bundle can be" : strerror(-ret));
+		ret = kt_bundle_parse_head(bbuf, blen, &bh, err, sizeof(err));
+		kt_wipe(bbuf, blen);
+		free(bbuf);
+		if (ret)
+			return die("the bundle %s: refused: %s", bundle, err);
+		if (*site && strcmp(site, bh.site))
+			return die("the bundle %s: refused: it is for site %s, not %s",
+				   bundle, bh.site, site);
+		if (serial && *bh.serial && strcmp(serial, bh.serial))
+			return die("the bundle %s: refused: it is for the box with serial "
+				   "number %s, not %s", bundle, bh.serial, serial);
+		site = bh.site;
+		if (!serial && *bh.serial)
+			serial = bh.serial;
 		bun_fd = open(bundle, O_RDONLY | O_CLOEXEC);
-		if (bun_fd < 0 || fstat(bun_fd, &bs))
+		if (bun_fd < 0)
 			return die("the bundle %s: %s", bundle, strerror(errno));
-		bundle_len = (uint64_t)bs.st_size;
-		if (!bundle_len || bundle_len > KT_DISK_BUNDLE_MAX)
-			return die("the bundle %s: %llu bytes; it must be 1 to %llu", bundle,
-				   (unsigned long long)bundle_len,
-				   (unsigned long long)KT_DISK_BUNDLE_MAX);
+		bundle_len = blen;
 	}
 
 	/* 2. The target. */
@@ -563,9 +582,12 @@ int main(int argc, char **argv)
 			      "image", "file", image, "version", im.version,
 			      "build-id", im.build_id, "created", im.created,
 			      "sha256", img_hex, "key-id", im.key_id,
-			      "bundle", bundle ? json_pack("{s:s, s:I, s:s}", "file", bundle,
-							   "bytes", (json_int_t)bundle_len,
-							   "sha256", bun_hex) : json_null(),
+			      "bundle", bundle ? json_pack("{s:s, s:I, s:s, s:s, s:s}",
+							   "file", bundle, "bytes",
+							   (json_int_t)bundle_len,
+							   "sha256", bun_hex, "bundle-id",
+							   bh.bundle_id, "device-number",
+							   bh.device_number) : json_null(),
 			      "verified", 1);
 		printf("flashed and verified %s at %s\n"
 		       "  site %s, serial %s, board %s\n"

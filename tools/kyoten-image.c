@@ -56,53 +56,14 @@ static int read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY])
 	return kt_image_read_pub(path, pub, err, sizeof(err)) ? die("%s", err) : 0;
 }
 
-/* Whether dir is inside a git work tree (a key must never be committed). */
-static bool in_git_tree(const char *dir)
-{
-	char path[4096], probe[4200];
-
-	if (!realpath(dir, path))
-		return false;
-	for (;;) {
-		struct stat st;
-		char *slash;
-
-		snprintf(probe, sizeof(probe), "%s/.git", path);
-		if (!stat(probe, &st))
-			return true;
-		slash = strrchr(path, '/');
-		if (!slash || slash == path)
-			return false;
-		*slash = '\0';
-	}
-}
-
 static int keygen(const char *dir)
 {
-	uint8_t seed[KT_IMAGE_KEY], pub[KT_IMAGE_KEY];
-	char path[4096], b64[KT_KEY_B64_MAX], id[17];
-	FILE *f;
-	int ret;
+	char err[512], id[17];
 
-	if (in_git_tree(dir))
-		return die("%s is inside a git work tree: a signing key must never "
-			   "be committed; choose a directory outside", dir);
-	if (kt_random(seed, sizeof(seed)) || kt_image_public(seed, pub)) {
-		kt_wipe(seed, sizeof(seed));
-		return die("cannot make a key");
-	}
-	snprintf(path, sizeof(path), "%s/image.key", dir);
-	ret = kt_key_write(path, seed);
-	kt_wipe(seed, sizeof(seed));
-	if (ret)
-		return die("%s: %s (it is never overwritten)", path, strerror(-ret));
-	snprintf(path, sizeof(path), "%s/image.pub", dir);
-	kt_key_encode(pub, sizeof(pub), b64);
-	f = fopen(path, "wx");
-	if (!f || fprintf(f, "%s\n", b64) < 0 || fclose(f))
-		return die("%s: %s", path, strerror(errno));
-	kt_image_key_id(pub, id);
-	printf("signing key %s/image.key, public key %s (key id %s)\n", dir, path, id);
+	if (kt_image_keygen(dir, "image", id, err, sizeof(err)))
+		return die("%s", err);
+	printf("signing key %s/image.key, public key %s/image.pub (key id %s)\n",
+	       dir, dir, id);
 	return 0;
 }
 

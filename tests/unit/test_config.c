@@ -658,6 +658,27 @@ static void test_tunnel_bad(void **state)
 		  21, 26, "failover.hold-down-ms", "out of range (0 to 3600000)" },
 		{ good_tunnel, "hubs:\n", "failover: {colour: red}\nhubs:\n", 21, 12,
 		  "failover.colour", "unknown key 'colour'" },
+		/* the management section */
+#define MG(broker, ca) "management: {broker: " broker ", ca: " ca ", certificate: " \
+	"/etc/kyoten/mgmt.crt, key: /etc/kyoten/mgmt.key, policy-key: " \
+	"/etc/kyoten/policy.pub}\nhubs:\n"
+		{ good_tunnel, "hubs:\n", MG("noc.example.lg.jp:8883", "/etc/kyoten/ca.crt"),
+		  0, 0, NULL, NULL },
+		{ good_tunnel, "hubs:\n", MG("'[2001:db8::1]:8883'", "/etc/kyoten/ca.crt"),
+		  0, 0, NULL, NULL },
+		{ good_tunnel, "hubs:\n", MG("noc:0", "/etc/kyoten/ca.crt"), 21, 0,
+		  "management.broker", "port '0' is not 1 to 65535" },
+		{ good_tunnel, "hubs:\n", MG("noc", "/etc/kyoten/ca.crt"), 21, 0,
+		  "management.broker", "'noc' is not HOST:PORT" },
+		{ good_tunnel, "hubs:\n", MG("no_c:1883", "/etc/kyoten/ca.crt"), 21, 0,
+		  "management.broker", "'no_c' is not a host name" },
+		{ good_tunnel, "hubs:\n", MG("'[noc]:1883'", "/etc/kyoten/ca.crt"), 21, 0,
+		  "management.broker", "'noc' is not an IPv6 address" },
+		{ good_tunnel, "hubs:\n", MG("noc:1883", "ca.crt"), 21, 0,
+		  "management.ca", "not an absolute path" },
+		{ good_tunnel, "hubs:\n", "management: {broker: noc:1883}\nhubs:\n", 21, 0,
+		  "management.ca", "missing key 'ca'" },
+#undef MG
 	};
 	unsigned failed = 0;
 

@@ -1,0 +1,527 @@
+/* kyoten-noc: the NOC's tool (docs/noc.md).
+ *
+ *   kyoten-noc [-d DIR] ca init [--name NAME] [--days N]
+ *   kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE
+ *              [--serial S] [--root DIR] [--days N] [--passphrase-file F]
+ *              [--reissue]
+ *   kyoten-noc [-d DIR] site list
+ *
+ * DIR (default $KYOTEN_NOC_DIR, else /var/lib/kyoten-noc) holds the
+ * certificate authority, the policy-signing key and what was issued to
+ * each site; keep it on the NOC's own machine, mode 0700. A site's
+ * private keys are made here, sealed into its bundle and wiped: the NOC
+ * keeps only their public halves.
+ *
+ * The management channel itself (the broker, status, policy push) is
+ * the subject of the management issue; this file has what provisioning
+ * needs. Exit status: 0 done, 1 refused or failed, 2 bad command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <jansson.h>
+
+#include "bundle.h"
+#include "config.h"
+#include "generated/autoconf.h"
+#include "fileio.h"
+#include "image.h"
+#include "keys.h"
+#include "pki.h"
+#include "suite.h"
+#include "yamlwalk.h"
+
+#define EXIT_USAGE 2
+#define PEM_FILE_MAX (64 * 1024)
+
+static const char *noc_dir;
+
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kyoten-noc: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: kyoten-noc [-d DIR] ca init [--name NAME] [--days N]\n"
+	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
+	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
+	      "       kyoten-noc [-d DIR] site list\n"
+	      "\n"
+	      "ca init     the NOC's certificate authority (DIR/ca/ca.crt, ca.key) and its\n"
+	      "            policy-signing key (DIR/ca/policy.key, policy.pub)\n"
+	      "site issue  a site's identity bundle: its configuration SITE.yaml, a new\n"
+	      "            tunnel key, a management certificate from the CA, the CA and\n"
+	      "            the policy key; sealed with a one-time passphrase that is\n"
+	      "            printed once (or written to F, mode 0600)\n"
+	      "site list   the sites issued so far\n"
+	      "\n"
+	      "DIR defaults to $KYOTEN_NOC_DIR, else /var/lib/kyoten-noc. --root is the\n"
+	      "folder the box installs the bundle into (default /etc/kyoten); SITE.yaml's\n"
+	      "key and certificate paths must name files in it. --days: how long the\n"
+	      "certificate is valid (CA 3650, site 1825).\n", f);
+}
+
+static int parse_days(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 1 || v > 36500 || *s < '1' || *s > '9')
+		return die("--days '%s' is not a number of days from 1 to 36500", s);
+	*out = (int)v;
+	return 0;
+}
+
+static void path_in(char *out, size_t cap, const char *a, const char *b)
+{
+	snprintf(out, cap, "%s/%s", a, b);
+}
+
+static int read_text(const char *path, char **out, size_t *len)
+{
+	uint8_t *buf;
+	int r = kt_read_file(path, PEM_FILE_MAX, &buf, len);
+
+	if (r)
+		return die("%s: %s", path, r == -EFBIG ? "larger than 64 KiB" :
+			   r == -EINVAL ? "not a regular file" : strerror(-r));
+	*out = (char *)buf;
+	return 0;
+}
+
+static void wipe_free(char *p, size_t n)
+{
+	if (p) {
+		kt_wipe(p, n);
+		free(p);
+	}
+}
+
+/* --- ca init --- */
+
+static int ca_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "days", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = "Kyoten NOC CA";
+	char ca[4096], path[4200], err[512], id[17], *key = NULL, *crt = NULL;
+	size_t key_len = 0, crt_len = 0;
+	int c, days = 3650, r;
+
+	optind = 0;	/* a fresh scan (glibc) */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'n')
+			name = optarg;
+		else if (c != 'D' || parse_days(optarg, &days))
+			return c == 'D' ? 1 : (usage(stderr), EXIT_USAGE);
+	}
+	if (optind != argc)
+		return usage(stderr), EXIT_USAGE;
+	if (mkdir(noc_dir, 0700) && errno != EEXIST)
+		return die("%s: %s", noc_dir, strerror(errno));
+	path_in(ca, sizeof(ca), noc_dir, "ca");
+	if (mkdir(ca, 0700))
+		return die("%s: %s", ca, errno == EEXIST ? "there is a CA here already "
+			   "(it is never replaced; move it away first)" : strerror(errno));
+	r = kt_pki_key_new(&key, &key_len, err, sizeof(err));
+	if (!r)
+		r = kt_pki_cert_new(key, key_len, &(struct kt_pki_name){ .cn = name,
+				    .org = "Kyoten NOC" }, days, NULL, 0, NULL, 0,
+				    &crt, &crt_len, err, sizeof(err));
+	/* The policy key, which also refuses a git work tree. */
+	if (!r)
+		r = kt_image_keygen(ca, "policy", id, err, sizeof(err));
+	if (r) {
+		wipe_free(key, key_len);
+		free(crt);
+		rmdir(ca);
+		return die("the CA: %s", err);
+	}
+	path_in(path, sizeof(path), ca, "ca.key");
+	r = kt_write_file_new(path, key, key_len, 0600);
+	wipe_free(key, key_len);
+	if (!r) {
+		path_in(path, sizeof(path), ca, "ca.crt");
+		r = kt_write_file_new(path, crt, crt_len, 0644);
+	}
+	free(crt);
+	if (r)
+		return die("%s: %s", path, strerror(-r));
+	printf("certificate authority \"%s\" in %s (ca.crt, ca.key: valid %d days)\n"
+	       "policy-signing key %s/policy.key (key id %s)\n"
+	       "keep %s on this machine only, mode 0700, and back it up offline\n",
+	       name, ca, days, ca, id, noc_dir);
+	return 0;
+}
+
+/* --- site issue --- */
+
+struct issue {
+	const char *site, *config, *out, *serial, *root, *pass_file;
+	int days;
+	bool reissue;
+};
+
+static const struct kt_port_map any_port = { .names_as_is = true };
+
+/* The configuration names the files where the bundle puts them. */
+static int check_paths(const struct kt_config *cfg, const struct issue *is)
+{
+	const struct { const char *field, *value, *file; } want[] = {
+		{ "tunnel.private-key", cfg->tunnel.private_key, "tunnel.key" },
+		{ "management.ca", cfg->management.ca, "ca.crt" },
+		{ "management.certificate", cfg->management.certificate, "mgmt.crt" },
+		{ "management.key", cfg->management.key, "mgmt.key" },
+		{ "management.policy-key", cfg->management.policy_key, "policy.pub" },
+	};
+	char expect[KT_PATH_MAX + 32];
+
+	if (!cfg->management.enabled)
+		return die("%s: no management section: a bundle carries the site's "
+			   "management identity, so the site file says where it goes "
+			   "(docs/noc.md)", is->config);
+	for (size_t i = !cfg->tunnel.enabled; i < sizeof(want) / sizeof(want[0]); i++) {
+		path_in(expect, sizeof(expect), is->root, want[i].file);
+		if (strcmp(want[i].value, expect))
+			return die("%s: %s is %s; the bundle installs it as %s (--root %s)",
+				   is->config, want[i].field, want[i].value, expect, is->root);
+	}
+	return 0;
+}
+
+static const char *who(void)
+{
+	const char *u = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (u && *u)
+		return u;
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "?";
+}
+
+static int record(const struct issue *is, const struct kt_bundle_head *h,
+		  const struct kt_pki_info *ci, const char *tunnel_pub,
+		  const char *crt, size_t crt_len)
+{
+	char dir[4096], path[4200];
+	json_t *j;
+	FILE *f;
+	int r;
+
+	path_in(path, sizeof(path), noc_dir, "sites");
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return die("%s: %s", path, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/sites/%s", noc_dir, is->site);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return die("%s: %s", dir, strerror(errno));
+	path_in(path, sizeof(path), dir, "mgmt.crt");
+	unlink(path);
+	if ((r = kt_write_file_new(path, crt, crt_len, 0644)))
+		return die("%s: %s", path, strerror(-r));
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "site", is->site,
+		      "issued", h->created, "by", who(), "bundle-id", h->bundle_id,
+		      "device-number", h->device_number, "serial", h->serial,
+		      "certificate-serial", ci->serial_hex,
+		      "tunnel-public-key", tunnel_pub ? tunnel_pub : "",
+		      "reissue", is->reissue);
+	path_in(path, sizeof(path), dir, "issued.json");
+	r = j && json_dump_file(j, path, JSON_INDENT(2)) == 0 ? 0 : -1;
+	/* And one line per issue, never rewritten: who issued what, when. */
+	path_in(path, sizeof(path), noc_dir, "issued.log");
+	f = r ? NULL : fopen(path, "a");
+	if (!f || json_dumpf(j, f, JSON_COMPACT) || fputc('\n', f) == EOF || fclose(f))
+		r = -1;
+	json_decref(j);
+	return r ? die("%s: cannot record the issue", dir) : 0;
+}
+
+static int make_tunnel_key(const struct kt_config *cfg, struct kt_bundle *b,
+			   char pub_text[KT_KEY_B64_MAX], char *err, size_t errlen)
+{
+	const struct kt_suite *s = kt_suite_find(cfg->tunnel.suite);
+	uint8_t priv[KT_SUITE_KEY_LEN], pub[KT_SUITE_MAX_PUB];
+	char priv_text[KT_KEY_B64_MAX + 1];
+	int r;
+
+	if (!s || s->keygen(priv, pub) || kt_key_encode(pub, s->pub_len, pub_text) ||
+	    kt_key_encode(priv, KT_SUITE_KEY_LEN, priv_text)) {
+		kt_wipe(priv, sizeof(priv));
+		return kt_errf(err, errlen, -EIO, "cannot make a %s tunnel key",
+			       cfg->tunnel.suite);
+	}
+	kt_wipe(priv, sizeof(priv));
+	/* The format of kt_key_write: base64 on one line. */
+	strcat(priv_text, "\n");
+	r = kt_bundle_add(b, "tunnel.key", priv_text, strlen(priv_text), err, errlen);
+	kt_wipe(priv_text, sizeof(priv_text));
+	return r;
+}
+
+static int do_issue(const struct issue *is)
+{
+	static struct kt_config cfg;
+	struct kt_config_error ce;
+	struct kt_bundle b;
+	struct kt_pki_info ci;
+	char ca[4096], path[4200], err[512], cerr[768], sitedir[4200];
+	char pass[KT_BUNDLE_PASS_TEXT], tpub[KT_KEY_B64_MAX] = "";
+	char *ca_key = NULL, *ca_crt = NULL, *pol = NULL, *key = NULL, *crt = NULL;
+	size_t ca_key_len = 0, ca_crt_len, pol_len, key_len = 0, crt_len = 0, out_len;
+	uint8_t *yaml = NULL, *out = NULL;
+	size_t yaml_len;
+	struct stat st;
+	int r;
+
+	if (!kt_yw_is_name(is->site))
+		return die("'%s' is not a site ID (lower-case letters, digits, '-'; "
+			   "at most 31)", is->site);
+	snprintf(sitedir, sizeof(sitedir), "%s/sites/%s", noc_dir, is->site);
+	if (!is->reissue && !stat(sitedir, &st))
+		return die("%s was issued before (%s/issued.json); --reissue makes a "
+			   "new bundle, and the old one's certificate must then be "
+			   "revoked", is->site, sitedir);
+	if ((r = kt_read_file(is->config, CONFIG_SITE_CONFIG_MAX_BYTES, &yaml, &yaml_len)))
+		return die("%s: %s", is->config, strerror(-r));
+	if (kt_config_parse(is->config, yaml, yaml_len, &any_port, &cfg, &ce)) {
+		free(yaml);
+		return die("%s", kt_config_error_str(&ce, cerr, sizeof(cerr)));
+	}
+	if (strcmp(cfg.site_id, is->site)) {
+		free(yaml);
+		return die("%s: site.id is '%s', not '%s'", is->config, cfg.site_id,
+			   is->site);
+	}
+	if (check_paths(&cfg, is)) {
+		free(yaml);
+		return 1;
+	}
+	path_in(ca, sizeof(ca), noc_dir, "ca");
+	path_in(path, sizeof(path), ca, "ca.crt");
+	if (read_text(path, &ca_crt, &ca_crt_len)) {
+		free(yaml);
+		return 1;
+	}
+	path_in(path, sizeof(path), ca, "ca.key");
+	r = read_text(path, &ca_key, &ca_key_len);
+	path_in(path, sizeof(path), ca, "policy.pub");
+	if (!r)
+		r = read_text(path, &pol, &pol_len);
+	memset(&b, 0, sizeof(b));
+	snprintf(b.head.site, sizeof(b.head.site), "%s", is->site);
+	snprintf(b.head.device_number, sizeof(b.head.device_number), "%s",
+		 cfg.device_number);
+	if (is->serial)
+		snprintf(b.head.serial, sizeof(b.head.serial), "%s", is->serial);
+	if (r)
+		goto out;
+	r = 1;
+	if (kt_pki_key_new(&key, &key_len, err, sizeof(err)) ||
+	    kt_pki_cert_new(key, key_len, &(struct kt_pki_name){ .cn = is->site,
+			    .org = "Kyoten", .serial = is->serial }, is->days,
+			    ca_crt, ca_crt_len, ca_key, ca_key_len, &crt, &crt_len,
+			    err, sizeof(err)) ||
+	    kt_pki_cert_info(crt, crt_len, &ci, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "site.yaml", yaml, yaml_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "mgmt.crt", crt, crt_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "mgmt.key", key, key_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "ca.crt", ca_crt, ca_crt_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "policy.pub", pol, pol_len, err, sizeof(err)) ||
+	    (cfg.tunnel.enabled && make_tunnel_key(&cfg, &b, tpub, err, sizeof(err))) ||
+	    kt_bundle_passphrase_new(pass) ||
+	    kt_bundle_seal(&b, pass, &out, &out_len, err, sizeof(err))) {
+		die("%s: %s", is->site, err);
+		goto out;
+	}
+	if ((r = kt_write_file_new(is->out, out, out_len, 0600))) {
+		die("%s: %s", is->out, r == -EEXIST ? "exists (a bundle is never "
+		    "overwritten)" : strerror(-r));
+		r = 1;
+		goto out;
+	}
+	if (is->pass_file && (r = kt_write_file_new(is->pass_file, pass, strlen(pass), 0600))) {
+		die("%s: %s", is->pass_file, strerror(-r));
+		unlink(is->out);
+		r = 1;
+		goto out;
+	}
+	if ((r = record(is, &b.head, &ci, *tpub ? tpub : NULL, crt, crt_len))) {
+		unlink(is->out);
+		if (is->pass_file)
+			unlink(is->pass_file);
+		goto out;
+	}
+	{
+		char until[32];
+		struct tm tm;
+
+		gmtime_r(&ci.not_after, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%d", &tm);
+		printf("issued %s (device number %s, %s)\n"
+		       "  bundle       %s (%zu bytes, bundle id %s)\n"
+		       "  certificate  CN=%s, serial %s, valid until %s\n",
+		       is->site, cfg.device_number,
+		       is->serial ? is->serial : "any box", is->out, out_len,
+		       b.head.bundle_id, is->site, ci.serial_hex, until);
+		if (*tpub)
+			printf("  tunnel key   %s public key %s\n"
+			       "               (the hubs' sites[].public-key for %s)\n",
+			       cfg.tunnel.suite, tpub, is->site);
+		if (is->pass_file)
+			printf("  passphrase   written to %s (mode 0600)\n", is->pass_file);
+		else
+			printf("  passphrase   %s\n"
+			       "               shown once, kept nowhere: give it to the field "
+			       "engineer\n               apart from the bundle\n", pass);
+	}
+	r = 0;
+out:
+	kt_wipe(pass, sizeof(pass));
+	kt_bundle_free(&b);
+	wipe_free(key, key_len);
+	wipe_free(ca_key, ca_key_len);
+	if (out) {
+		kt_wipe(out, out_len);
+		free(out);
+	}
+	free(crt);
+	free(ca_crt);
+	free(pol);
+	free(yaml);
+	return r;
+}
+
+static int site_issue(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "serial", required_argument, NULL, 'S' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "days", required_argument, NULL, 'D' },
+		{ "passphrase-file", required_argument, NULL, 'P' },
+		{ "reissue", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct issue is = { .root = "/etc/kyoten", .days = 1825 };
+	int c;
+
+	optind = 0;	/* a fresh scan (glibc) */
+	while ((c = getopt_long(argc, argv, "c:o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': is.config = optarg; break;
+		case 'o': is.out = optarg; break;
+		case 'S': is.serial = optarg; break;
+		case 'r': is.root = optarg; break;
+		case 'P': is.pass_file = optarg; break;
+		case 'R': is.reissue = true; break;
+		case 'D':
+			if (parse_days(optarg, &is.days))
+				return 1;
+			break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || !is.config || !is.out) {
+		fprintf(stderr, "kyoten-noc: site issue needs SITE, -c SITE.yaml and "
+			"-o BUNDLE\n");
+		return EXIT_USAGE;
+	}
+	is.site = argv[optind];
+	if (is.root[0] != '/' || strlen(is.root) > 64)
+		return die("--root '%s' is not an absolute path of at most 64 bytes",
+			   is.root);
+	if (is.serial && (!*is.serial || strlen(is.serial) > 63 ||
+			  strspn(is.serial, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(is.serial)))
+		return die("--serial '%s' is not 1 to 63 letters, digits and '-'",
+			   is.serial);
+	return do_issue(&is);
+}
+
+static int site_list(int argc, char **argv)
+{
+	char path[4200];
+	struct dirent *e;
+	DIR *d;
+
+	(void)argv;
+	if (argc != 1)
+		return usage(stderr), EXIT_USAGE;
+	path_in(path, sizeof(path), noc_dir, "sites");
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? (puts("no sites issued yet"), 0) :
+		       die("%s: %s", path, strerror(errno));
+	printf("%-24s %-20s %-16s %s\n", "SITE", "ISSUED", "SERIAL", "BUNDLE ID");
+	while ((e = readdir(d))) {
+		json_t *j;
+		char f[4500];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s/issued.json", path, e->d_name);
+		if (!(j = json_load_file(f, 0, NULL))) {
+			printf("%-24s (no readable issued.json)\n", e->d_name);
+			continue;
+		}
+		printf("%-24s %-20s %-16s %s\n", e->d_name,
+		       json_string_value(json_object_get(j, "issued")) ?: "?",
+		       *(json_string_value(json_object_get(j, "serial")) ?: "") ?
+		       json_string_value(json_object_get(j, "serial")) : "any",
+		       json_string_value(json_object_get(j, "bundle-id")) ?: "?");
+		json_decref(j);
+	}
+	closedir(d);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *env = getenv("KYOTEN_NOC_DIR");
+	int c;
+
+	noc_dir = env && *env ? env : "/var/lib/kyoten-noc";
+	while ((c = getopt(argc, argv, "+d:h")) != -1) {
+		switch (c) {
+		case 'd': noc_dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	umask(077);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "ca") &&
+	    !strcmp(argv[optind + 1], "init"))
+		return ca_init(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "site") &&
+	    !strcmp(argv[optind + 1], "issue"))
+		return site_issue(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "site") &&
+	    !strcmp(argv[optind + 1], "list"))
+		return site_list(argc - optind - 1, argv + optind + 1);
+	usage(stderr);
+	return EXIT_USAGE;
+}

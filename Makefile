@@ -86,12 +86,14 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
 	netstack/noise.c netstack/cookie.c netstack/device.c \
 	netstack/tunio.c netstack/keys.c netstack/bfd.c netstack/bfdio.c \
-	netstack/pathsig.c
+	netstack/pathsig.c netstack/mqtt.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
 # the build host's kyoten-image.
+# The management channel: an MQTT session over TLS (docs/noc.md).
+LIB_SRCS += firmware/mqttc.c
 LIB_SRCS += firmware/fileio.c firmware/jsonf.c firmware/image.c firmware/update.c \
 	firmware/disk.c firmware/bundle.c firmware/pki.c
 UPDATE_SRCS := firmware/kyoten-update.c
@@ -124,7 +126,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 # Programs the integration tests drive against real peers.
 TEST_TOOLS := $(B)/tests/interop/wgpeer $(B)/tests/interop/kytun \
 	$(B)/tests/interop/polnft $(B)/tests/interop/kybfd \
-	$(B)/tests/interop/seqstream
+	$(B)/tests/interop/seqstream $(B)/tests/interop/kymqtt
 KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 
 .PHONY: all unit check lab lab-down fuzz bench image clean distclean menuconfig \

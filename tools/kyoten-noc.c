@@ -5,6 +5,7 @@
  *              [--serial S] [--root DIR] [--days N] [--passphrase-file F]
  *              [--reissue]
  *   kyoten-noc [-d DIR] site list
+ *   kyoten-noc [-d DIR] broker init --host NAME [--port P] [--listen ADDR]
  *
  * DIR (default $KYOTEN_NOC_DIR, else /var/lib/kyoten-noc) holds the
  * certificate authority, the policy-signing key and what was issued to
@@ -62,6 +63,7 @@ static int die(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fputs("usage: kyoten-noc [-d DIR] ca init [--name NAME] [--days N]\n"
+	      "       kyoten-noc [-d DIR] broker init --host NAME [--port P] [--listen ADDR]\n"
 	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
 	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
 	      "       kyoten-noc [-d DIR] site list\n"
@@ -72,6 +74,9 @@ static void usage(FILE *f)
 	      "            tunnel key, a management certificate from the CA, the CA and\n"
 	      "            the policy key; sealed with a one-time passphrase that is\n"
 	      "            printed once (or written to F, mode 0600)\n"
+	      "broker init the broker's certificate for NAME (what the boxes dial), the\n"
+	      "            NOC tools' own (DIR/noc/), a Mosquitto configuration with\n"
+	      "            TLS 1.3, client certificates only and a per-site ACL\n"
 	      "site list   the sites issued so far\n"
 	      "\n"
 	      "DIR defaults to $KYOTEN_NOC_DIR, else /var/lib/kyoten-noc. --root is the\n"
@@ -175,6 +180,184 @@ static int ca_init(int argc, char **argv)
 	       "policy-signing key %s/policy.key (key id %s)\n"
 	       "keep %s on this machine only, mode 0700, and back it up offline\n",
 	       name, ca, days, ca, id, noc_dir);
+	return 0;
+}
+
+/* --- broker init --- */
+
+/* A key and a certificate from the CA for name, into dir/stem.key and
+ * dir/stem.crt. */
+static int issue_pair(const char *dir, const char *stem, const char *name,
+		      int days)
+{
+	char ca[4096], path[4200], err[512], *ca_key = NULL, *ca_crt = NULL;
+	char *key = NULL, *crt = NULL;
+	size_t ca_key_len = 0, ca_crt_len = 0, key_len = 0, crt_len = 0;
+	int r;
+
+	path_in(ca, sizeof(ca), noc_dir, "ca");
+	path_in(path, sizeof(path), ca, "ca.crt");
+	if (read_text(path, &ca_crt, &ca_crt_len))
+		return 1;
+	path_in(path, sizeof(path), ca, "ca.key");
+	if (read_text(path, &ca_key, &ca_key_len)) {
+		free(ca_crt);
+		return 1;
+	}
+	r = kt_pki_key_new(&key, &key_len, err, sizeof(err)) ||
+	    kt_pki_cert_new(key, key_len, &(struct kt_pki_name){ .cn = name,
+			    .org = "Kyoten NOC" }, days, ca_crt, ca_crt_len, ca_key,
+			    ca_key_len, &crt, &crt_len, err, sizeof(err));
+	wipe_free(ca_key, ca_key_len);
+	free(ca_crt);
+	if (r) {
+		wipe_free(key, key_len);
+		return die("%s: %s", name, err);
+	}
+	snprintf(path, sizeof(path), "%s/%s.key", dir, stem);
+	r = kt_write_file_new(path, key, key_len, 0600);
+	wipe_free(key, key_len);
+	if (!r) {
+		snprintf(path, sizeof(path), "%s/%s.crt", dir, stem);
+		r = kt_write_file_new(path, crt, crt_len, 0644);
+	}
+	free(crt);
+	return r ? die("%s: %s", path, strerror(-r)) : 0;
+}
+
+/* The broker reads the CA certificate from its own folder: the CA's
+ * folder stays closed to it. */
+static int copy_ca(const char *dir)
+{
+	char path[4200];
+	char *crt;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/ca/ca.crt", noc_dir);
+	if (read_text(path, &crt, &len))
+		return 1;
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
+	r = kt_write_file_new(path, crt, len, 0644);
+	free(crt);
+	return r ? die("%s: %s", path, strerror(-r)) : 0;
+}
+
+/* Mosquitto started as root drops to its own user before it reads the
+ * ACL (and on reload the certificates): the broker's folder is that
+ * user's, still closed to everyone else. */
+static int give_to_broker(const char *dir)
+{
+	static const char *const files[] = { "", "/ca.crt", "/server.crt",
+					     "/server.key", "/acl", "/mosquitto.conf" };
+	struct passwd *pw = getpwnam("mosquitto");
+	char path[4200];
+
+	if (!pw || geteuid())
+		return 0;
+	/* DIR itself: passable, not listable; its other folders stay 0700. */
+	if (chmod(noc_dir, 0711))
+		return die("%s: %s", noc_dir, strerror(errno));
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid))
+			return die("%s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+/* The broker's TLS identity and a Mosquitto configuration that takes
+ * clients with a certificate from the CA only, names each by its
+ * certificate's CN, and lets a site read and write its own topics only
+ * (docs/noc.md, "The broker"). */
+static int broker_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *host = NULL, *listen_on = NULL;
+	char dir[4096], noc[4096], path[4200];
+	unsigned long port = 8883;
+	FILE *f;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'H': host = optarg; break;
+		case 'l': listen_on = optarg; break;
+		case 'p':
+			port = strtoul(optarg, &end, 10);
+			if (*end || !port || port > 65535)
+				return die("--port '%s' is not 1 to 65535", optarg);
+			break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!host || optind != argc) {
+		fprintf(stderr, "kyoten-noc: broker init needs --host NAME (the name "
+			"or address the boxes dial; it goes into the broker's "
+			"certificate)\n");
+		return EXIT_USAGE;
+	}
+	if (strlen(host) > 63 || strspn(host, "abcdefghijklmnopqrstuvwxyz"
+					"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(host))
+		return die("--host '%s' is not a host name or address", host);
+	path_in(dir, sizeof(dir), noc_dir, "broker");
+	path_in(noc, sizeof(noc), noc_dir, "noc");
+	if (mkdir(dir, 0700))
+		return die("%s: %s", dir, errno == EEXIST ? "there is a broker set up "
+			   "already (move it away first)" : strerror(errno));
+	if (mkdir(noc, 0700) && errno != EEXIST)
+		return die("%s: %s", noc, strerror(errno));
+	/* The broker's certificate names the host the boxes dial; the
+	 * NOC's own tools connect as "noc". */
+	if (issue_pair(dir, "server", host, 825) || issue_pair(noc, "noc", "noc", 825))
+		return 1;
+	path_in(path, sizeof(path), dir, "acl");
+	f = fopen(path, "wx");
+	if (!f || fprintf(f,
+		"# Written by kyoten-noc broker init. Clients are named by their\n"
+		"# certificate's CN (use_identity_as_username): a site by its ID.\n"
+		"# A site reads and writes under its own topic only.\n"
+		"pattern readwrite kyoten/site/%%u/#\n"
+		"\n"
+		"# The NOC's tools see every site.\n"
+		"user noc\n"
+		"topic readwrite kyoten/#\n") < 0 || fclose(f))
+		return die("%s: %s", path, strerror(errno));
+	path_in(path, sizeof(path), dir, "mosquitto.conf");
+	f = fopen(path, "wx");
+	if (!f || fprintf(f,
+		"# Written by kyoten-noc broker init: mosquitto -c %s\n"
+		"per_listener_settings false\n"
+		"allow_anonymous false\n"
+		"persistence false\n"
+		"log_dest stderr\n"
+		"log_type error\n"
+		"log_type warning\n"
+		"log_type notice\n"
+		"connection_messages true\n"
+		"listener %lu%s%s\n"
+		"tls_version tlsv1.3\n"
+		"cafile %s/ca.crt\n"
+		"certfile %s/server.crt\n"
+		"keyfile %s/server.key\n"
+		"require_certificate true\n"
+		"use_identity_as_username true\n"
+		"acl_file %s/acl\n", path, port, listen_on ? " " : "",
+		listen_on ? listen_on : "", dir, dir, dir, dir) < 0 || fclose(f))
+		return die("%s: %s", path, strerror(errno));
+	if (copy_ca(dir) || give_to_broker(dir))
+		return 1;
+	printf("broker for %s:%lu in %s: mosquitto -c %s/mosquitto.conf\n"
+	       "the NOC's client identity: %s/noc.crt, noc.key\n", host, port, dir,
+	       dir, noc);
 	return 0;
 }
 
@@ -516,6 +699,9 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && !strcmp(argv[optind], "ca") &&
 	    !strcmp(argv[optind + 1], "init"))
 		return ca_init(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "broker") &&
+	    !strcmp(argv[optind + 1], "init"))
+		return broker_init(argc - optind - 1, argv + optind + 1);
 	if (argc - optind >= 2 && !strcmp(argv[optind], "site") &&
 	    !strcmp(argv[optind + 1], "issue"))
 		return site_issue(argc - optind - 1, argv + optind + 1);

@@ -26,6 +26,7 @@ const struct kt_bundle_kind kt_bundle_kinds[] = {
 	{ "mgmt.key", 0600, 1 },	/* and that certificate's key */
 	{ "ca.crt", 0644, 0 },		/* the NOC's certificate authority */
 	{ "policy.pub", 0644, 0 },	/* the NOC's policy-signing key */
+	{ "enrol.json", 0644, 0 },	/* a spare's: where the broker is */
 };
 const size_t kt_bundle_n_kinds = sizeof(kt_bundle_kinds) / sizeof(kt_bundle_kinds[0]);
 
@@ -120,8 +121,9 @@ static int parse_head_json(const uint8_t *buf, size_t len,
 			   struct kt_bundle_head *h, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "format", "site", "device-number",
-		"serial", "bundle-id", "created", "kdf", "iterations", "salt", NULL };
-	char kdf[32], salt[2 * KT_BUNDLE_SALT + 1];
+		"serial", "bundle-id", "created", "kdf", "iterations", "salt", "kind",
+		NULL };
+	char kdf[32], salt[2 * KT_BUNDLE_SALT + 1], kind[16] = "site";
 	json_error_t je;
 	json_t *root, *v;
 	int ret;
@@ -153,9 +155,23 @@ static int parse_head_json(const uint8_t *buf, size_t len,
 	    (ret = kt_json_str(root, "kdf", kdf, sizeof(kdf), "bundle head", "",
 			       err, errlen)) ||
 	    (ret = kt_json_str(root, "salt", salt, sizeof(salt), "bundle head", "",
-			       err, errlen)))
+			       err, errlen)) ||
+	    (json_object_get(root, "kind") &&
+	     (ret = kt_json_str(root, "kind", kind, sizeof(kind), "bundle head", "",
+				err, errlen))))
 		goto out;
 	ret = -EBADMSG;
+	if (strcmp(kind, "site") && strcmp(kind, "spare")) {
+		kt_errf(err, errlen, ret, "bundle head: kind \"%s\" is neither "
+			"\"site\" nor \"spare\"", kind);
+		goto out;
+	}
+	h->type = strcmp(kind, "spare") ? KT_BUNDLE_SITE : KT_BUNDLE_SPARE;
+	if (h->type == KT_BUNDLE_SPARE && !*h->serial) {
+		kt_errf(err, errlen, ret, "bundle head: a spare's bundle without "
+			"its serial number");
+		goto out;
+	}
 	if (strcmp(kdf, "pbkdf2-sha256")) {
 		kt_errf(err, errlen, ret, "bundle head: kdf \"%s\" is not "
 			"\"pbkdf2-sha256\"", kdf);
@@ -306,9 +322,13 @@ int kt_bundle_parse_body(const uint8_t *p, size_t len, struct kt_bundle *b,
 	if (off != len)
 		return kt_errf(err, errlen, -EBADMSG, "bundle body: %zu bytes after "
 			       "the last file", len - off);
-	if (!kt_bundle_find(b, "site.yaml"))
-		return kt_errf(err, errlen, -EBADMSG, "bundle body: it has no "
-			       "site.yaml");
+	if (b->head.type == KT_BUNDLE_SPARE ?
+	    !kt_bundle_find(b, "enrol.json") || kt_bundle_find(b, "site.yaml") :
+	    !kt_bundle_find(b, "site.yaml") || kt_bundle_find(b, "enrol.json"))
+		return kt_errf(err, errlen, -EBADMSG, "bundle body: %s",
+			       b->head.type == KT_BUNDLE_SPARE ? "a spare's bundle holds "
+			       "enrol.json and no site.yaml" : "it has no site.yaml, or "
+			       "has a spare's enrol.json");
 	return 0;
 }
 
@@ -366,6 +386,11 @@ static json_t *head_json(const struct kt_bundle_head *h)
 		      "bundle-id", h->bundle_id, "created", h->created,
 		      "kdf", "pbkdf2-sha256", "iterations", (int)h->iterations,
 		      "salt", salt);
+	if (o && h->type == KT_BUNDLE_SPARE &&
+	    json_object_set_new(o, "kind", json_string("spare"))) {
+		json_decref(o);
+		return NULL;
+	}
 	if (o && *h->serial && json_object_set_new(o, "serial", json_string(h->serial))) {
 		json_decref(o);
 		o = NULL;
@@ -386,8 +411,9 @@ int kt_bundle_seal(struct kt_bundle *b, const char *passphrase,
 	Aes aes;
 	int r;
 
-	if (!kt_bundle_find(b, "site.yaml"))
-		return kt_errf(err, errlen, -EINVAL, "bundle: it needs a site.yaml");
+	if (!kt_bundle_find(b, h->type == KT_BUNDLE_SPARE ? "enrol.json" : "site.yaml"))
+		return kt_errf(err, errlen, -EINVAL, "bundle: it needs a %s",
+			       h->type == KT_BUNDLE_SPARE ? "enrol.json" : "site.yaml");
 	if (kt_random(id, sizeof(id)) || kt_random(h->salt, sizeof(h->salt)))
 		return kt_errf(err, errlen, -EIO, "bundle: no random numbers");
 	kt_hex(id, sizeof(id), h->bundle_id);

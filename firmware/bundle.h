@@ -14,6 +14,8 @@
  *                    "created": "2026-12-02T07:40:00Z",
  *                    "kdf": "pbkdf2-sha256", "iterations": 200000,
  *                    "salt": "<16 bytes, hex>" }   (serial optional)
+ *                  and "kind": "spare" for a spare's enrolment bundle
+ *                  (below); without it a bundle is a site's
  *   16+H  12       AES-GCM nonce
  *   28+H  C        the sealed body, AES-256-GCM (wolfCrypt)
  *   end   16       GCM tag; the additional data is bytes 0 .. 16+H, so
@@ -30,8 +32,14 @@
  *   "KYTNBIN1", file count (1 byte), then per file: name length (1),
  *   name, data length (4, big-endian), data
  *
- * Only the names below are accepted, each once, site.yaml always; the
+ * Only the names below are accepted, each once: site.yaml always in a
+ * site's bundle, enrol.json (and no site.yaml) in a spare's; the
  * installer, not the bundle, decides where each goes and its mode.
+ *
+ * A spare's bundle gives a box in stock an identity of its own
+ * ("spare-" and its serial, lower-case) and says how to reach the
+ * broker; with it the spare fetches its site's bundle from the NOC by
+ * itself (zero-touch, docs/field-guide.md).
  *
  * Why not PKCS#12, CMS or an age file: the box would need a second
  * parser for a general container (ASN.1 or a new library) to carry six
@@ -65,12 +73,16 @@ struct kt_bundle_kind {
 };
 /* NULL if name is not one of them. */
 const struct kt_bundle_kind *kt_bundle_kind(const char *name);
-/* site.yaml, tunnel.key, mgmt.crt, mgmt.key, ca.crt, policy.pub */
+/* site.yaml, tunnel.key, mgmt.crt, mgmt.key, ca.crt, policy.pub,
+ * enrol.json */
 extern const struct kt_bundle_kind kt_bundle_kinds[];
 extern const size_t kt_bundle_n_kinds;
 
+enum kt_bundle_type { KT_BUNDLE_SITE, KT_BUNDLE_SPARE };
+
 struct kt_bundle_head {
-	char site[32];
+	enum kt_bundle_type type;
+	char site[32];			/* a spare's: "spare-<serial>" */
 	char device_number[64];
 	char serial[64];		/* "" when the bundle fits any box */
 	char bundle_id[33];
@@ -107,7 +119,7 @@ int kt_bundle_open(const uint8_t *buf, size_t len, const char *passphrase,
  * files; on failure the caller frees b. */
 int kt_bundle_parse_body(const uint8_t *p, size_t len, struct kt_bundle *b,
 			 char *err, size_t errlen);
-/* Seals b's files under b->head's site, device number, serial (the rest
+/* Seals b's files under b->head's type, site, device number, serial (the rest
  * of the head is made here): *out is malloc'd, the caller frees it. */
 int kt_bundle_seal(struct kt_bundle *b, const char *passphrase,
 		   uint8_t **out, size_t *out_len, char *err, size_t errlen);

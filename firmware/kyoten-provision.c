@@ -4,6 +4,7 @@
  *   kyoten-provision show (BUNDLE | --medium DEV)
  *   kyoten-provision install (BUNDLE | --medium DEV) [--passphrase-file F]
  *                    [--root DIR] [--serial S] [--keep]
+ *   kyoten-provision fetch [--root DIR] [--timeout S] [--no-dhcp]
  *
  * install asks for the passphrase on the terminal (or reads it from F),
  * opens the bundle, and checks everything in it before writing anything:
@@ -29,11 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
+#include "jsonf.h"
+#include "mqttc.h"
+#include "sys.h"
 #include "config.h"
 #include "disk.h"
 #include "fileio.h"
@@ -68,6 +73,7 @@ static int die(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fputs("usage: kyoten-provision show (BUNDLE | --medium DEV)\n"
+	      "       kyoten-provision fetch [--root DIR] [--timeout S] [--no-dhcp]\n"
 	      "       kyoten-provision install (BUNDLE | --medium DEV) [--passphrase-file F]\n"
 	      "                        [--root DIR] [--serial S] [--keep]\n"
 	      "\n"
@@ -76,7 +82,10 @@ static void usage(FILE *f)
 	      "         " CONFIG_SITE_CONFIG_PATH "); the passphrase is asked for on\n"
 	      "         the terminal. A bundle on a medium (--medium, as kyoten-flash\n"
 	      "         wrote it) is erased from it afterwards unless --keep.\n"
-	      "--serial this box's serial number, for a bundle made for one box\n", f);
+	      "--serial this box's serial number, for a bundle made for one box\n"
+	      "fetch    a spare (its own bundle installed): get its site's bundle from\n"
+	      "         the NOC by itself, over the line enrol.json names (DHCP), and\n"
+	      "         install it; waits until --timeout S (600)\n", f);
 }
 
 /* --- reading the bundle --- */
@@ -229,6 +238,67 @@ static int expect_path(const char *field, const char *value, const char *root,
 					 "bundle installs it as %s", field, value, want) : 0;
 }
 
+/* --- a spare's enrolment (zero-touch) --- */
+
+struct enrol {
+	char broker[256];
+	uint16_t broker_port;
+	char port[KT_PORT_MAX];
+	bool dhcp;
+};
+
+static int parse_enrol(const char *text, size_t len, struct enrol *e)
+{
+	static const char *const keys[] = { "format", "broker", "broker-port", "port",
+					    "dhcp", NULL };
+	char err[256];
+	json_error_t je;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je), *v;
+	int r = -EBADMSG;
+
+	memset(e, 0, sizeof(*e));
+	if (!j || !json_is_object(j) ||
+	    kt_json_only(j, keys, "enrol.json", "", err, sizeof(err)) ||
+	    !json_is_integer(json_object_get(j, "format")) ||
+	    json_integer_value(json_object_get(j, "format")) != 1 ||
+	    kt_json_str(j, "broker", e->broker, sizeof(e->broker), "enrol.json", "",
+			err, sizeof(err)) ||
+	    kt_json_str(j, "port", e->port, sizeof(e->port), "enrol.json", "", err,
+			sizeof(err)) ||
+	    !json_is_boolean(json_object_get(j, "dhcp")) ||
+	    !json_is_integer(v = json_object_get(j, "broker-port")) ||
+	    json_integer_value(v) < 1 || json_integer_value(v) > 65535) {
+		json_decref(j);
+		return die("enrol.json: %s", !j ? je.text : "it is not format 1 with broker, "
+			   "broker-port (1..65535), port and dhcp, and nothing else");
+	}
+	e->broker_port = (uint16_t)json_integer_value(v);
+	e->dhcp = json_is_true(json_object_get(j, "dhcp"));
+	r = 0;
+	json_decref(j);
+	return r;
+}
+
+static int check_spare(const struct kt_bundle *b)
+{
+	const char *crt, *key, *ca, *ej;
+	size_t cl, kl, cal, el;
+	struct enrol e;
+	char msg[768];
+
+	crt = file_text(b, "mgmt.crt", &cl);
+	key = file_text(b, "mgmt.key", &kl);
+	ca = file_text(b, "ca.crt", &cal);
+	ej = file_text(b, "enrol.json", &el);
+	if (!crt || !key || !ca)
+		return die("a spare's bundle without its certificate, key or CA");
+	if (parse_enrol(ej, el, &e))
+		return 1;
+	if (kt_pki_check_identity(ca, cal, crt, cl, key, kl, b->head.site, msg, sizeof(msg)))
+		return die("the spare's certificate: %s", msg);
+	return 0;
+}
+
 static int check_bundle(const struct kt_bundle *b, const struct check *c)
 {
 	static struct kt_config cfg;
@@ -245,6 +315,8 @@ static int check_bundle(const struct kt_bundle *b, const struct check *c)
 		return die("the bundle is for the box with serial number %s, not "
 			   "%s: this is the wrong bundle or the wrong box", h->serial,
 			   c->serial);
+	if (h->type == KT_BUNDLE_SPARE)
+		return check_spare(b);
 	yaml = file_text(b, "site.yaml", &yl);
 	if (kt_config_parse("site.yaml (in the bundle)", (const uint8_t *)yaml, yl,
 			    &kt_board_ports, &cfg, &ce))
@@ -392,7 +464,9 @@ static int build_new(const struct kt_bundle *b, const char *root, const char *ne
 
 		gmtime_r(&now, &tm);
 		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "site", b->head.site,
+		j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "site", b->head.site,
+			      "kind", b->head.type == KT_BUNDLE_SPARE ? "spare" : "site",
+			      "serial", b->head.serial,
 			      "device-number", b->head.device_number,
 			      "bundle-id", b->head.bundle_id, "bundle-created",
 			      b->head.created, "installed", at);
@@ -451,6 +525,279 @@ static int install(const struct kt_bundle *b, const char *root)
 	return 0;
 }
 
+/* --- zero-touch: a spare fetches its site's bundle --- */
+
+/* udhcpc runs this program as its script (docs/field-guide.md, "A
+ * spare"): KYOTEN_DHCP_SCRIPT set, argv[1] the event, the lease in the
+ * environment. The address and the default route go in through the
+ * kernel interface (drivers/sys.h), the lease into $KYOTEN_DHCP_LEASE
+ * for fetch to take away again. */
+static int dhcp_script(const char *event)
+{
+	const char *ifname = getenv("interface"), *ip = getenv("ip"),
+		   *mask = getenv("mask"), *router = getenv("router"),
+		   *lease = getenv("KYOTEN_DHCP_LEASE");
+	char text[128], gw[64];
+	struct kt_prefix p, def;
+	struct kt_addr g;
+	struct sys_link l;
+	struct sys s;
+	int r;
+
+	if (strcmp(event, "bound") && strcmp(event, "renew"))
+		return 0;	/* deconfig, leasefail, nak: nothing to undo yet */
+	if (!ifname || !ip || !mask || !router)
+		return die("dhcp: the lease lacks interface, ip, mask or router");
+	snprintf(text, sizeof(text), "%s/%s", ip, mask);
+	snprintf(gw, sizeof(gw), "%.*s", (int)strcspn(router, " "), router);
+	if (!kt_prefix_parse(text, &p) || !kt_addr_parse(gw, &g) ||
+	    !kt_prefix_parse("0.0.0.0/0", &def))
+		return die("dhcp: lease %s router %s does not parse", text, gw);
+	if ((r = sys_init(&s, "linux")))
+		return die("dhcp: rtnetlink: %s", strerror(-r));
+	r = sys_link_get(&s, ifname, &l);
+	if (!r)
+		r = s.ops->link_set_up(&s, l.ifindex);
+	if (!r)
+		r = s.ops->addr_replace(&s, l.ifindex, &p);
+	if (!r)
+		r = s.ops->route_replace(&s, &def, &g, l.ifindex, 0);
+	sys_uninit(&s);
+	if (r)
+		return die("dhcp: %s on %s: %s", text, ifname, strerror(-r));
+	if (lease) {
+		FILE *f = fopen(lease, "we");
+
+		if (f) {
+			fprintf(f, "%s %s %s\n", ifname, text, gw);
+			fclose(f);
+		}
+	}
+	printf("kyoten-provision: %s: %s, router %s (DHCP)\n", ifname, text, gw);
+	return 0;
+}
+
+/* The lease taken away again once the box has its site's own settings. */
+static void dhcp_release(const char *lease)
+{
+	char ifname[IF_NAMESIZE + 1], text[64], gw[64];
+	struct kt_prefix p, def;
+	struct sys_link l;
+	struct sys s;
+	FILE *f = fopen(lease, "re");
+	int n = f ? fscanf(f, "%16s %63s %63s", ifname, text, gw) : 0;
+
+	if (f)
+		fclose(f);
+	unlink(lease);
+	if (n != 3 || !kt_prefix_parse(text, &p) || !kt_prefix_parse("0.0.0.0/0", &def) ||
+	    sys_init(&s, "linux"))
+		return;
+	if (!sys_link_get(&s, ifname, &l)) {
+		s.ops->route_del(&s, &def, l.ifindex);
+		s.ops->addr_del(&s, l.ifindex, &p);
+	}
+	sys_uninit(&s);
+}
+
+static const char *port_ifname(const char *port)
+{
+	for (size_t i = 0; i < kt_board_ports.n; i++)
+		if (!strcmp(kt_board_ports.ports[i][0], port))
+			return kt_board_ports.ports[i][1];
+	return kt_board_ports.names_as_is ? port : NULL;
+}
+
+/* udhcpc (busybox, as OpenWrt uses it) once on ifname, with this
+ * program as its script. */
+static int run_dhcp(const char *ifname, const char *lease)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t pid;
+	int st;
+
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	if ((pid = fork()) < 0)
+		return -1;
+	if (!pid) {
+		setenv("KYOTEN_DHCP_SCRIPT", "1", 1);
+		setenv("KYOTEN_DHCP_LEASE", lease, 1);
+		execlp("busybox", "busybox", "udhcpc", "-i", ifname, "-f", "-q", "-n",
+		       "-t", "4", "-T", "1", "-s", self, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -1;
+}
+
+struct spare {
+	char id[KT_NAME_MAX], serial[64];
+	struct enrol e;
+	char ca[KT_PATH_MAX + 16], crt[KT_PATH_MAX + 16], key[KT_PATH_MAX + 16];
+	char *key_pem;
+	size_t key_len;
+	uint64_t refused;
+};
+
+static int read_spare(const char *root, struct spare *sp)
+{
+	char path[KT_PATH_MAX + 32], *text;
+	size_t len;
+	json_t *j;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/provisioned.json", root);
+	j = json_load_file(path, 0, NULL);
+	if (!j || strcmp(json_string_value(json_object_get(j, "kind")) ?: "", "spare")) {
+		json_decref(j);
+		return die("%s: this box is not a spare waiting for its site (install "
+			   "the spare's bundle first: kyoten-noc spare add)", path);
+	}
+	snprintf(sp->id, sizeof(sp->id), "%s", json_string_value(json_object_get(j, "site")) ?: "");
+	snprintf(sp->serial, sizeof(sp->serial), "%s",
+		 json_string_value(json_object_get(j, "serial")) ?: "");
+	json_decref(j);
+	snprintf(path, sizeof(path), "%s/enrol.json", root);
+	if ((r = kt_read_file(path, 65536, (uint8_t **)&text, &len)))
+		return die("%s: %s", path, strerror(-r));
+	r = parse_enrol(text, len, &sp->e);
+	free(text);
+	snprintf(sp->ca, sizeof(sp->ca), "%s/ca.crt", root);
+	snprintf(sp->crt, sizeof(sp->crt), "%s/mgmt.crt", root);
+	snprintf(sp->key, sizeof(sp->key), "%s/mgmt.key", root);
+	if (!r && (r = kt_read_file(sp->key, 65536, (uint8_t **)&sp->key_pem, &sp->key_len)))
+		return die("%s: %s", sp->key, strerror(-r));
+	return r;
+}
+
+/* One delivery from the NOC: "KYTNSPR1", the sealed passphrase's length
+ * (2 bytes), the sealed passphrase, the bundle. Checked all through
+ * before anything is installed; a refusal leaves the spare waiting. */
+static int take_delivery(struct spare *sp, const uint8_t *m, size_t len,
+			 const struct check *chk, struct kt_bundle_head *got)
+{
+	uint8_t pass[KT_PKI_WRAP_MAX + 1];
+	size_t wl, pl = 0;
+	struct kt_bundle b;
+	char err[512];
+	int r;
+
+	if (len < 10 || memcmp(m, "KYTNSPR1", 8) ||
+	    (wl = (size_t)m[8] << 8 | m[9]) < KT_PKI_WRAP_OVERHEAD || len - 10 <= wl)
+		return die("the NOC's message is not a delivery (%zu bytes)", len);
+	if (kt_pki_unwrap(sp->key_pem, sp->key_len, m + 10, wl, pass, &pl, err, sizeof(err)))
+		return die("the delivery's passphrase: %s", err);
+	pass[pl] = '\0';
+	r = kt_bundle_open(m + 10 + wl, len - 10 - wl, (const char *)pass, &b, err,
+			   sizeof(err));
+	kt_wipe(pass, sizeof(pass));
+	if (r)
+		return die("the delivered bundle: %s", err);
+	if (b.head.type != KT_BUNDLE_SITE)
+		r = die("the delivered bundle is not a site's");
+	else
+		r = check_bundle(&b, chk);
+	if (!r) {
+		print_head(&b.head);
+		r = install(&b, chk->root);
+	}
+	*got = b.head;
+	kt_bundle_free(&b);
+	return r;
+}
+
+static int fetch(const struct check *given, unsigned timeout_s, bool no_dhcp)
+{
+	struct check chk = *given;
+	struct spare sp = { 0 };
+	char topic[128], state[128], lease[KT_PATH_MAX + 32], err[512];
+	struct kt_bundle_head got;
+	time_t end = time(NULL) + timeout_s;
+	unsigned backoff = 1;
+	bool done = false;
+	int r = 1;
+
+	if (read_spare(chk.root, &sp))
+		return 1;
+	chk.serial = sp.serial;
+	snprintf(lease, sizeof(lease), "%s.lease", chk.root);
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/bundle", sp.id);
+	snprintf(state, sizeof(state), "kyoten/site/%s/state", sp.id);
+	printf("spare %s (serial %s): fetching its site's bundle from %s:%u\n", sp.id,
+	       sp.serial, sp.e.broker, sp.e.broker_port);
+	while (!done && time(NULL) < end) {
+		struct kt_mqttc_opts o = { .host = sp.e.broker, .port = sp.e.broker_port,
+			.ca = sp.ca, .cert = sp.crt, .key = sp.key, .client_id = sp.id,
+			.keepalive_s = 30, .clean_session = true, .timeout_ms = 5000 };
+		struct kt_mqttc *m = NULL;
+		uint8_t granted;
+		const char *ifname = port_ifname(sp.e.port);
+
+		if (sp.e.dhcp && !no_dhcp && (!ifname || run_dhcp(ifname, lease))) {
+			fprintf(stderr, "kyoten-provision: no DHCP lease on %s yet\n",
+				ifname ? ifname : sp.e.port);
+		} else if (kt_mqttc_open(&m, &o, err, sizeof(err)) ||
+			   kt_mqttc_subscribe(m, topic, 1, &granted, err, sizeof(err)) ||
+			   kt_mqttc_publish(m, state, "waiting", 7, 1, false, err, sizeof(err))) {
+			fprintf(stderr, "kyoten-provision: the broker: %s\n", err);
+		} else {
+			/* Connected: wait for a delivery, and take each one that
+			 * comes until one installs. */
+			while (!done && time(NULL) < end) {
+				struct kt_mqttc_msg msg;
+				int left = (int)(end - time(NULL));
+
+				if (kt_mqttc_next(m, &msg, (unsigned)left * 1000, err, sizeof(err)))
+					break;
+				if (!msg.len)
+					continue;	/* a cleared delivery */
+				if (!take_delivery(&sp, msg.payload, msg.len, &chk, &got)) {
+					char ack[160];
+					int n = snprintf(ack, sizeof(ack), "installed %s %s",
+							 got.site, got.bundle_id);
+
+					kt_mqttc_publish(m, state, ack, (size_t)n, 1, false, err,
+							 sizeof(err));
+					/* Taken: the broker need not keep it. */
+					kt_mqttc_publish(m, topic, "", 0, 1, true, err, sizeof(err));
+					done = true;
+				} else {
+					sp.refused++;
+					kt_mqttc_publish(m, state, "refused", 7, 1, false, err,
+							 sizeof(err));
+				}
+			}
+			backoff = 1;
+		}
+		kt_mqttc_close(m, false);
+		if (!done && time(NULL) < end) {
+			/* Back off, with jitter, so that a fleet of spares does
+			 * not knock at once. */
+			unsigned j = backoff * 1000 + (unsigned)(random() % 1000);
+
+			usleep(j * 1000);
+			backoff = backoff < 30 ? backoff * 2 : 60;
+		}
+	}
+	if (sp.e.dhcp && !no_dhcp)
+		dhcp_release(lease);
+	kt_wipe(sp.key_pem, sp.key_len);
+	free(sp.key_pem);
+	if (!done)
+		return die("no site bundle arrived within %u s (%llu refused); is the "
+			   "spare assigned (kyoten-noc spare assign)?", timeout_s,
+			   (unsigned long long)sp.refused);
+	printf("installed into %s: site %s, device number %s\n"
+	       "next: start kyotend, then run: kyotenctl selftest\n", chk.root, got.site,
+	       got.device_number);
+	r = 0;
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -459,6 +806,8 @@ int main(int argc, char **argv)
 		{ "root", required_argument, NULL, 'r' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "no-dhcp", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -468,9 +817,12 @@ int main(int argc, char **argv)
 	const char *pass_file = NULL, *cmd;
 	struct kt_bundle b;
 	struct kt_bundle_head h;
-	bool keep = false;
+	bool keep = false, no_dhcp = false;
+	unsigned timeout_s = 600;
 	int c, r;
 
+	if (getenv("KYOTEN_DHCP_SCRIPT") && argc == 2)
+		return dhcp_script(argv[1]) ? 1 : 0;
 	snprintf(default_root, sizeof(default_root), "%s", CONFIG_SITE_CONFIG_PATH);
 	chk.root = dirname(default_root);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -480,9 +832,18 @@ int main(int argc, char **argv)
 		case 'r': chk.root = optarg; break;
 		case 'S': chk.serial = optarg; break;
 		case 'k': keep = true; break;
+		case 't': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'D': no_dhcp = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
+	}
+	if (optind + 1 == argc && !strcmp(argv[optind], "fetch")) {
+		if (chk.root[0] != '/' || strlen(chk.root) > 64)
+			return die("--root '%s' is not an absolute folder path of at most "
+				   "64 bytes", chk.root);
+		srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+		return fetch(&chk, timeout_s, no_dhcp);
 	}
 	if (optind == argc || (strcmp(argv[optind], "show") && strcmp(argv[optind], "install")) ||
 	    argc - optind != (src.medium ? 1 : 2)) {

@@ -13,6 +13,8 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/random.h>
 
 #include "fileio.h"
@@ -242,5 +244,124 @@ int kt_pki_check_identity(const char *ca_pem, size_t ca_len,
 		r = kt_errf(err, errlen, -EKEYREJECTED, "the key is not the "
 			    "certificate's");
 	wolfSSL_CTX_free(ctx);
+	return r;
+}
+
+static const uint8_t wrap_info[] = "kyoten passphrase wrap v1";
+
+/* AES-256-GCM key from the shared secret, bound to the ephemeral key. */
+static int wrap_key(const uint8_t *secret, word32 slen, const uint8_t eph[65],
+		    uint8_t key[32])
+{
+	return wc_HKDF(WC_SHA256, secret, slen, eph, 65, wrap_info,
+		       sizeof(wrap_info) - 1, key, 32) ? -EIO : 0;
+}
+
+int kt_pki_wrap(const char *cert_pem, size_t cert_len, const uint8_t *msg,
+		size_t len, uint8_t *out, char *err, size_t errlen)
+{
+	uint8_t der[DER_MAX], spki[512], secret[66], key[32];
+	word32 spki_len = sizeof(spki), idx = 0, slen = sizeof(secret), eph_len = 65;
+	ecc_key peer, eph;
+	DecodedCert dc;
+	WC_RNG rng;
+	Aes aes;
+	int n, r = -EIO;
+
+	if (len > KT_PKI_WRAP_MAX)
+		return kt_errf(err, errlen, -EINVAL, "a secret of %zu bytes is too long", len);
+	n = wc_CertPemToDer((const byte *)cert_pem, (int)cert_len, der, sizeof(der), CERT_TYPE);
+	if (n <= 0)
+		return kt_errf(err, errlen, -EBADMSG, "not a PEM certificate");
+	wc_InitDecodedCert(&dc, der, (word32)n, NULL);
+	n = wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) ||
+	    wc_GetPubKeyDerFromCert(&dc, spki, &spki_len);
+	wc_FreeDecodedCert(&dc);
+	if (n)
+		return kt_errf(err, errlen, -EBADMSG, "the certificate's public key "
+			       "does not read");
+	if (wc_InitRng(&rng))
+		return kt_errf(err, errlen, -EIO, "no random numbers");
+	wc_ecc_init(&peer);
+	wc_ecc_init(&eph);
+	if (wc_EccPublicKeyDecode(spki, &idx, &peer, spki_len)) {
+		r = kt_errf(err, errlen, -EBADMSG, "the certificate's key is not P-256");
+		goto out;
+	}
+	if (wc_ecc_make_key_ex(&rng, 32, &eph, ECC_SECP256R1) ||
+	    wc_ecc_set_rng(&eph, &rng) ||
+	    wc_ecc_shared_secret(&eph, &peer, secret, &slen) ||
+	    wc_ecc_export_x963(&eph, out, &eph_len) || eph_len != 65 ||
+	    wrap_key(secret, slen, out, key) || wc_RNG_GenerateBlock(&rng, out + 65, 12)) {
+		r = kt_errf(err, errlen, -EIO, "key agreement failed");
+		goto out;
+	}
+	if (!wc_AesInit(&aes, NULL, INVALID_DEVID)) {
+		if (!wc_AesGcmSetKey(&aes, key, 32) &&
+		    !wc_AesGcmEncrypt(&aes, out + 77, msg, (word32)len, out + 65, 12,
+				      out + 77 + len, 16, out, 65))
+			r = 0;
+		wc_AesFree(&aes);
+	}
+	if (r)
+		kt_errf(err, errlen, r, "sealing failed");
+out:
+	kt_wipe(secret, sizeof(secret));
+	kt_wipe(key, sizeof(key));
+	wc_ecc_free(&peer);
+	wc_ecc_free(&eph);
+	wc_FreeRng(&rng);
+	return r;
+}
+
+int kt_pki_unwrap(const char *key_pem, size_t key_len, const uint8_t *in,
+		  size_t in_len, uint8_t *out, size_t *len, char *err, size_t errlen)
+{
+	uint8_t secret[66], key[32];
+	word32 slen = sizeof(secret);
+	ecc_key mine, eph;
+	WC_RNG rng;
+	size_t n;
+	Aes aes;
+	int r = -EKEYREJECTED;
+
+	if (in_len < KT_PKI_WRAP_OVERHEAD || in_len - KT_PKI_WRAP_OVERHEAD > KT_PKI_WRAP_MAX)
+		return kt_errf(err, errlen, -EBADMSG, "a sealed secret of %zu bytes "
+			       "cannot be one", in_len);
+	n = in_len - KT_PKI_WRAP_OVERHEAD;
+	if (wc_InitRng(&rng))
+		return kt_errf(err, errlen, -EIO, "no random numbers");
+	wc_ecc_init(&mine);
+	wc_ecc_init(&eph);
+	if (load_key(key_pem, key_len, &mine)) {
+		r = kt_errf(err, errlen, -EBADMSG, "this box's key does not load");
+		goto out;
+	}
+	if (wc_ecc_import_x963_ex(in, 65, &eph, ECC_SECP256R1) ||
+	    wc_ecc_set_rng(&mine, &rng) ||
+	    wc_ecc_shared_secret(&mine, &eph, secret, &slen) ||
+	    wrap_key(secret, slen, in, key)) {
+		r = kt_errf(err, errlen, -EKEYREJECTED, "the sealed secret's key is "
+			    "not a P-256 point, or the agreement failed");
+		goto out;
+	}
+	if (!wc_AesInit(&aes, NULL, INVALID_DEVID)) {
+		if (!wc_AesGcmSetKey(&aes, key, 32) &&
+		    !wc_AesGcmDecrypt(&aes, out, in + 77, (word32)n, in + 65, 12,
+				      in + 77 + n, 16, in, 65)) {
+			*len = n;
+			r = 0;
+		}
+		wc_AesFree(&aes);
+	}
+	if (r)
+		kt_errf(err, errlen, r, "the secret was not sealed for this box, or "
+			"was changed");
+out:
+	kt_wipe(secret, sizeof(secret));
+	kt_wipe(key, sizeof(key));
+	wc_ecc_free(&mine);
+	wc_ecc_free(&eph);
+	wc_FreeRng(&rng);
 	return r;
 }

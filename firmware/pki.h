@@ -47,4 +47,19 @@ int kt_pki_check_identity(const char *ca_pem, size_t ca_len,
 			  const char *key_pem, size_t key_len,
 			  const char *expect_cn, char *err, size_t errlen);
 
+/* A short secret (a bundle's passphrase) sealed for the holder of a
+ * certificate's key: an ephemeral P-256 key agreed with the
+ * certificate's (ECDH), HKDF-SHA256, AES-256-GCM. Written here because
+ * this wolfSSL is built without its ECIES; the construction is the
+ * standard one (SEC 1 5.1 with an AEAD). out holds KT_PKI_WRAP_OVERHEAD
+ * + len bytes. */
+#define KT_PKI_WRAP_OVERHEAD (65 + 12 + 16)
+#define KT_PKI_WRAP_MAX 256		/* bytes of secret */
+int kt_pki_wrap(const char *cert_pem, size_t cert_len, const uint8_t *msg,
+		size_t len, uint8_t *out, char *err, size_t errlen);
+/* The secret back with the key; -EKEYREJECTED if it was not sealed for
+ * this key or was changed. *len gets its length. */
+int kt_pki_unwrap(const char *key_pem, size_t key_len, const uint8_t *in,
+		  size_t in_len, uint8_t *out, size_t *len, char *err, size_t errlen);
+
 #endif

@@ -6,6 +6,8 @@
  *              [--reissue]
  *   kyoten-noc [-d DIR] site list
  *   kyoten-noc [-d DIR] broker init --host NAME [--port P] [--listen ADDR]
+ *   kyoten-noc [-d DIR] spare add SERIAL -o BUNDLE [--port wan2]
+ *   kyoten-noc [-d DIR] spare assign SERIAL SITE -c SITE.yaml [--wait S]
  *
  * DIR (default $KYOTEN_NOC_DIR, else /var/lib/kyoten-noc) holds the
  * certificate authority, the policy-signing key and what was issued to
@@ -16,6 +18,7 @@
  * The management channel itself (the broker, status, policy push) is
  * the subject of the management issue; this file has what provisioning
  * needs. Exit status: 0 done, 1 refused or failed, 2 bad command line. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -37,6 +40,7 @@
 #include "fileio.h"
 #include "image.h"
 #include "keys.h"
+#include "mqttc.h"
 #include "pki.h"
 #include "suite.h"
 #include "yamlwalk.h"
@@ -67,6 +71,10 @@ static void usage(FILE *f)
 	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
 	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
 	      "       kyoten-noc [-d DIR] site list\n"
+	      "       kyoten-noc [-d DIR] spare add SERIAL -o BUNDLE [--port wan2]\n"
+	      "                  [--passphrase-file F]\n"
+	      "       kyoten-noc [-d DIR] spare assign SERIAL SITE -c SITE.yaml [--root DIR]\n"
+	      "                  [--wait S]\n"
 	      "\n"
 	      "ca init     the NOC's certificate authority (DIR/ca/ca.crt, ca.key) and its\n"
 	      "            policy-signing key (DIR/ca/policy.key, policy.pub)\n"
@@ -78,6 +86,11 @@ static void usage(FILE *f)
 	      "            NOC tools' own (DIR/noc/), a Mosquitto configuration with\n"
 	      "            TLS 1.3, client certificates only and a per-site ACL\n"
 	      "site list   the sites issued so far\n"
+	      "spare add   a spare box's own identity, for it to fetch a site's bundle\n"
+	      "            by itself later; installed when it goes into stock\n"
+	      "spare assign  SITE's bundle for the spare SERIAL, left at the broker for\n"
+	      "            it (its passphrase sealed for the spare's key); --wait: until\n"
+	      "            the spare says it installed it\n"
 	      "\n"
 	      "DIR defaults to $KYOTEN_NOC_DIR, else /var/lib/kyoten-noc. --root is the\n"
 	      "folder the box installs the bundle into (default /etc/kyoten); SITE.yaml's\n"
@@ -355,6 +368,11 @@ static int broker_init(int argc, char **argv)
 		return die("%s: %s", path, strerror(errno));
 	if (copy_ca(dir) || give_to_broker(dir))
 		return 1;
+	/* Where the NOC's own tools, and the spares, reach it. */
+	path_in(path, sizeof(path), dir, "address");
+	f = fopen(path, "wx");
+	if (!f || fprintf(f, "%s:%lu\n", host, port) < 0 || fclose(f))
+		return die("%s: %s", path, strerror(errno));
 	printf("broker for %s:%lu in %s: mosquitto -c %s/mosquitto.conf\n"
 	       "the NOC's client identity: %s/noc.crt, noc.key\n", host, port, dir,
 	       dir, noc);
@@ -367,6 +385,9 @@ struct issue {
 	const char *site, *config, *out, *serial, *root, *pass_file;
 	int days;
 	bool reissue;
+	/* A spare's site bundle: the passphrase goes here (sealed for the
+	 * spare next), never printed or written. */
+	char *pass_out;
 };
 
 static const struct kt_port_map any_port = { .names_as_is = true };
@@ -465,7 +486,7 @@ static int make_tunnel_key(const struct kt_config *cfg, struct kt_bundle *b,
 	return r;
 }
 
-static int do_issue(const struct issue *is)
+static int do_issue(struct issue *is)
 {
 	static struct kt_config cfg;
 	struct kt_config_error ce;
@@ -574,7 +595,9 @@ static int do_issue(const struct issue *is)
 			printf("  tunnel key   %s public key %s\n"
 			       "               (the hubs' sites[].public-key for %s)\n",
 			       cfg.tunnel.suite, tpub, is->site);
-		if (is->pass_file)
+		if (is->pass_out)
+			snprintf(is->pass_out, KT_BUNDLE_PASS_TEXT, "%s", pass);
+		else if (is->pass_file)
 			printf("  passphrase   written to %s (mode 0600)\n", is->pass_file);
 		else
 			printf("  passphrase   %s\n"
@@ -646,6 +669,301 @@ static int site_issue(int argc, char **argv)
 	return do_issue(&is);
 }
 
+/* --- spares (zero-touch) --- */
+
+/* "spare-" and the serial, lower-case: the spare's name at the broker. */
+static void spare_id(const char *serial, char out[KT_NAME_MAX])
+{
+	size_t i = 0;
+
+	snprintf(out, KT_NAME_MAX, "spare-%s", serial);
+	for (i = 0; out[i]; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+}
+
+static int serial_ok(const char *serial)
+{
+	/* A spare's ID is at most 31 characters: "spare-" and 25. */
+	if (!*serial || strlen(serial) > 25 ||
+	    strspn(serial, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		   "0123456789-") != strlen(serial))
+		return die("serial '%s' is not 1 to 25 letters, digits and '-'", serial);
+	return 0;
+}
+
+static int read_broker(char *host, size_t cap, uint16_t *port)
+{
+	char path[4200], *text, *colon;
+	size_t len;
+	unsigned long p;
+
+	snprintf(path, sizeof(path), "%s/broker/address", noc_dir);
+	if (read_text(path, &text, &len))
+		return die("no broker set up: run kyoten-noc broker init first");
+	text[strcspn(text, "\n")] = '\0';
+	colon = strrchr(text, ':');
+	p = colon ? strtoul(colon + 1, NULL, 10) : 0;
+	if (!colon || !p || p > 65535 || (size_t)(colon - text) >= cap) {
+		free(text);
+		return die("%s: not HOST:PORT", path);
+	}
+	*colon = '\0';
+	snprintf(host, cap, "%s", text);
+	*port = (uint16_t)p;
+	free(text);
+	return 0;
+}
+
+/* A spare's own identity and how it reaches the broker, as a bundle
+ * the engineer installs when the box goes into stock. */
+static int spare_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "passphrase-file", required_argument, NULL, 'P' },
+		{ "days", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = NULL, *line = "wan2", *pass_file = NULL, *serial;
+	char id[KT_NAME_MAX], host[256], dir[4200], path[4400], err[512];
+	char pass[KT_BUNDLE_PASS_TEXT], *ca = NULL, *pol = NULL, *crt = NULL, *key = NULL;
+	size_t ca_len = 0, pol_len = 0, crt_len = 0, key_len = 0, blen;
+	uint8_t *bundle = NULL;
+	struct kt_bundle b;
+	uint16_t port;
+	int c, days = 3650, r = 1;
+	json_t *enrol;
+	char *ej = NULL;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'p': line = optarg; break;
+		case 'P': pass_file = optarg; break;
+		case 'D':
+			if (parse_days(optarg, &days))
+				return 1;
+			break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || !out) {
+		fprintf(stderr, "kyoten-noc: spare add needs SERIAL and -o BUNDLE\n");
+		return EXIT_USAGE;
+	}
+	serial = argv[optind];
+	if (serial_ok(serial) || read_broker(host, sizeof(host), &port))
+		return 1;
+	if (strlen(line) >= KT_PORT_MAX || !kt_yw_is_name(line))
+		return die("--port '%s' is not a port name", line);
+	spare_id(serial, id);
+	snprintf(dir, sizeof(dir), "%s/spares", noc_dir);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return die("%s: %s", dir, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/spares/%s", noc_dir, serial);
+	if (mkdir(dir, 0700))
+		return die("%s: %s", dir, errno == EEXIST ? "this spare was added before" :
+			   strerror(errno));
+	if (issue_pair(dir, "mgmt", id, days))
+		goto out;
+	snprintf(path, sizeof(path), "%s/mgmt.crt", dir);
+	if (read_text(path, &crt, &crt_len))
+		goto out;
+	snprintf(path, sizeof(path), "%s/mgmt.key", dir);
+	if (read_text(path, &key, &key_len))
+		goto out;
+	/* The spare's key lives in its bundle only. */
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/ca/ca.crt", noc_dir);
+	if (read_text(path, &ca, &ca_len))
+		goto out;
+	snprintf(path, sizeof(path), "%s/ca/policy.pub", noc_dir);
+	if (read_text(path, &pol, &pol_len))
+		goto out;
+	enrol = json_pack("{s:i, s:s, s:i, s:s, s:b}", "format", 1, "broker", host,
+			  "broker-port", (int)port, "port", line, "dhcp", 1);
+	ej = enrol ? json_dumps(enrol, JSON_INDENT(2)) : NULL;
+	json_decref(enrol);
+	memset(&b, 0, sizeof(b));
+	b.head.type = KT_BUNDLE_SPARE;
+	snprintf(b.head.site, sizeof(b.head.site), "%s", id);
+	snprintf(b.head.device_number, sizeof(b.head.device_number), "spare");
+	snprintf(b.head.serial, sizeof(b.head.serial), "%s", serial);
+	if (!ej || kt_bundle_add(&b, "enrol.json", ej, strlen(ej), err, sizeof(err)) ||
+	    kt_bundle_add(&b, "mgmt.crt", crt, crt_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "mgmt.key", key, key_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "ca.crt", ca, ca_len, err, sizeof(err)) ||
+	    kt_bundle_add(&b, "policy.pub", pol, pol_len, err, sizeof(err)) ||
+	    kt_bundle_passphrase_new(pass) ||
+	    kt_bundle_seal(&b, pass, &bundle, &blen, err, sizeof(err))) {
+		die("%s: %s", id, ej ? err : "out of memory");
+		kt_bundle_free(&b);
+		goto out;
+	}
+	kt_bundle_free(&b);
+	if ((r = kt_write_file_new(out, bundle, blen, 0600)) ||
+	    (pass_file && (r = kt_write_file_new(pass_file, pass, strlen(pass), 0600)))) {
+		die("%s: %s", r == -EEXIST ? out : out, strerror(-r));
+		r = 1;
+		goto out;
+	}
+	printf("spare %s (serial %s): bundle %s (bundle id %s)\n"
+	       "  it will reach the broker %s:%u over %s (DHCP)\n", id, serial, out,
+	       b.head.bundle_id, host, port, line);
+	if (pass_file)
+		printf("  passphrase   written to %s (mode 0600)\n", pass_file);
+	else
+		printf("  passphrase   %s (shown once)\n", pass);
+	r = 0;
+out:
+	kt_wipe(pass, sizeof(pass));
+	if (bundle) {
+		kt_wipe(bundle, blen);
+		free(bundle);
+	}
+	wipe_free(key, key_len);
+	free(crt);
+	free(ca);
+	free(pol);
+	free(ej);
+	return r;
+}
+
+/* Issues SITE's bundle for the spare, seals its passphrase for the
+ * spare's key and leaves both at the broker (retained) where the spare
+ * looks; --wait: until the spare says it installed it. */
+static int spare_assign(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "days", required_argument, NULL, 'D' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct issue is = { .root = "/etc/kyoten", .days = 1825, .reissue = true };
+	char id[KT_NAME_MAX], host[256], path[4400], out[4400], topic[128], err[512];
+	char pass[KT_BUNDLE_PASS_TEXT] = "", crtp[4400], nocc[4200], nock[4200], cap[4200];
+	char *crt = NULL;
+	uint8_t *bundle = NULL, *msg = NULL;
+	size_t crt_len, blen, mlen;
+	struct kt_mqttc *m = NULL;
+	unsigned wait_s = 0;
+	uint16_t port;
+	int c, r = 1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': is.config = optarg; break;
+		case 'r': is.root = optarg; break;
+		case 'w': wait_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'D':
+			if (parse_days(optarg, &is.days))
+				return 1;
+			break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind + 2 != argc || !is.config) {
+		fprintf(stderr, "kyoten-noc: spare assign needs SERIAL SITE -c SITE.yaml\n");
+		return EXIT_USAGE;
+	}
+	is.serial = argv[optind];
+	is.site = argv[optind + 1];
+	if (serial_ok(is.serial) || read_broker(host, sizeof(host), &port))
+		return 1;
+	spare_id(is.serial, id);
+	snprintf(crtp, sizeof(crtp), "%s/spares/%s/mgmt.crt", noc_dir, is.serial);
+	if (read_text(crtp, &crt, &crt_len))
+		return die("serial %s is not a spare of this NOC (kyoten-noc spare add)",
+			   is.serial);
+	snprintf(out, sizeof(out), "%s/spares/%s/%s.kbdl", noc_dir, is.serial, is.site);
+	unlink(out);
+	is.out = out;
+	is.pass_out = pass;
+	if (do_issue(&is))
+		goto out;
+	if ((r = kt_read_file(out, KT_BUNDLE_MAX, &bundle, &blen))) {
+		r = die("%s: %s", out, strerror(-r));
+		goto out;
+	}
+	/* The message: "KYTNSPR1", the sealed passphrase's length (2 bytes),
+	 * the sealed passphrase, the bundle. */
+	mlen = 10 + KT_PKI_WRAP_OVERHEAD + strlen(pass) + blen;
+	r = 1;
+	if (!(msg = malloc(mlen)))
+		goto out;
+	memcpy(msg, "KYTNSPR1", 8);
+	msg[8] = 0;
+	msg[9] = (uint8_t)(KT_PKI_WRAP_OVERHEAD + strlen(pass));
+	if (kt_pki_wrap(crt, crt_len, (const uint8_t *)pass, strlen(pass), msg + 10, err,
+			sizeof(err))) {
+		die("sealing the passphrase for %s: %s", id, err);
+		goto out;
+	}
+	memcpy(msg + 10 + KT_PKI_WRAP_OVERHEAD + strlen(pass), bundle, blen);
+	snprintf(nocc, sizeof(nocc), "%s/noc/noc.crt", noc_dir);
+	snprintf(nock, sizeof(nock), "%s/noc/noc.key", noc_dir);
+	snprintf(cap, sizeof(cap), "%s/ca/ca.crt", noc_dir);
+	{
+		struct kt_mqttc_opts o = { .host = host, .port = port, .ca = cap,
+			.cert = nocc, .key = nock, .client_id = "kyoten-noc-assign",
+			.keepalive_s = 60, .clean_session = true, .timeout_ms = 10000 };
+		uint8_t granted;
+
+		if (kt_mqttc_open(&m, &o, err, sizeof(err))) {
+			die("the broker %s:%u: %s", host, port, err);
+			goto out;
+		}
+		snprintf(topic, sizeof(topic), "kyoten/site/%s/state", id);
+		if (wait_s && kt_mqttc_subscribe(m, topic, 1, &granted, err, sizeof(err))) {
+			die("%s: %s", topic, err);
+			goto out;
+		}
+		snprintf(topic, sizeof(topic), "kyoten/site/%s/bundle", id);
+		if (kt_mqttc_publish(m, topic, msg, mlen, 1, true, err, sizeof(err))) {
+			die("publishing to %s: %s", topic, err);
+			goto out;
+		}
+	}
+	printf("  for spare    %s: waiting for it at the broker (%s)\n", id, topic);
+	if (wait_s) {
+		struct kt_mqttc_msg sm;
+		time_t end = time(NULL) + wait_s;
+
+		for (;;) {
+			int left = (int)(end - time(NULL));
+
+			if (left <= 0 || kt_mqttc_next(m, &sm, (unsigned)left * 1000, err,
+						       sizeof(err))) {
+				die("spare %s did not install its bundle within %u s", id, wait_s);
+				goto out;
+			}
+			if (sm.len >= 9 && !memcmp(sm.payload, "installed", 9))
+				break;
+		}
+		printf("  installed    by %s: %.*s\n", id, (int)sm.len, sm.payload);
+	}
+	r = 0;
+out:
+	kt_mqttc_close(m, false);
+	kt_wipe(pass, sizeof(pass));
+	if (msg) {
+		kt_wipe(msg, mlen);
+		free(msg);
+	}
+	if (bundle) {
+		kt_wipe(bundle, blen);
+		free(bundle);
+	}
+	free(crt);
+	(void)path;
+	return r;
+}
+
 static int site_list(int argc, char **argv)
 {
 	char path[4200];
@@ -699,6 +1017,12 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && !strcmp(argv[optind], "ca") &&
 	    !strcmp(argv[optind + 1], "init"))
 		return ca_init(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "spare") &&
+	    !strcmp(argv[optind + 1], "add"))
+		return spare_add(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "spare") &&
+	    !strcmp(argv[optind + 1], "assign"))
+		return spare_assign(argc - optind - 1, argv + optind + 1);
 	if (argc - optind >= 2 && !strcmp(argv[optind], "broker") &&
 	    !strcmp(argv[optind + 1], "init"))
 		return broker_init(argc - optind - 1, argv + optind + 1);

@@ -67,7 +67,8 @@ ok "kyoten-noc broker init: the broker's certificate, the NOC's, a configuration
 	openssl verify -CAfile "$1/noc/ca/ca.crt" "$1/noc/broker/server.crt" "$1/noc/noc/noc.crt" >/dev/null' \
 	"$BUILD/kyoten-noc" "$dir"
 
-in_ns mosquitto -c "$dir/noc/broker/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+# Not through in_ns: $! must be mosquitto itself, not a subshell.
+ip netns exec "$NS" mosquitto -c "$dir/noc/broker/mosquitto.conf" >"$dir/broker.log" 2>&1 &
 broker=$!
 for i in $(seq 50); do
 	in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null && break

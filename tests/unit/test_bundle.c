@@ -188,6 +188,7 @@ static void test_body(void **state)
 		{ { "ca.crt", NULL }, 0, "no site.yaml" },
 		{ { "site.yaml", "site.yaml", NULL }, 0, "twice" },
 		{ { "site.yaml", "../etc/passwd", NULL }, 0, "no file may be called" },
+		{ { "site.yaml", "enrol.json", NULL }, 0, "spare's enrol.json" },
 		{ { "site.yaml", NULL }, 1, "after the last file" },
 	};
 	uint8_t p[512];
@@ -280,6 +281,30 @@ static void test_pki(void **state)
 					       site2.key, site2.key_len, "site1", err,
 					       sizeof(err)), -EKEYREJECTED);
 	assert_non_null(strstr(err, "not the certificate's"));
+	/* A passphrase sealed for site1's key opens with it only. */
+	{
+		static const uint8_t secret[] = "PKHV-HD9H-VH61-6SXS-KR8A";
+		uint8_t sealed_pass[KT_PKI_WRAP_OVERHEAD + sizeof(secret)], back[64];
+		size_t n = 0;
+
+		assert_int_equal(kt_pki_wrap(site.crt, site.crt_len, secret, sizeof(secret),
+					     sealed_pass, err, sizeof(err)), 0);
+		assert_int_equal(kt_pki_unwrap(site.key, site.key_len, sealed_pass,
+					       sizeof(sealed_pass), back, &n, err,
+					       sizeof(err)), 0);
+		assert_int_equal(n, sizeof(secret));
+		assert_memory_equal(back, secret, n);
+		assert_int_equal(kt_pki_unwrap(site2.key, site2.key_len, sealed_pass,
+					       sizeof(sealed_pass), back, &n, err,
+					       sizeof(err)), -EKEYREJECTED);
+		for (size_t i = 0; i < sizeof(sealed_pass); i += 7) {
+			sealed_pass[i] ^= 1;
+			if (!kt_pki_unwrap(site.key, site.key_len, sealed_pass,
+					   sizeof(sealed_pass), back, &n, err, sizeof(err)))
+				fail_msg("a changed byte %zu of a sealed secret opened", i);
+			sealed_pass[i] ^= 1;
+		}
+	}
 	/* Garbage. */
 	assert_int_equal(kt_pki_check_identity(ca.crt, ca.crt_len, "nope", 4, site.key,
 					       site.key_len, NULL, err, sizeof(err)), -EBADMSG);

@@ -45,6 +45,20 @@ int kt_read_all(int fd, void *buf, size_t n)
 	return 0;
 }
 
+const char *kt_prog = "kyoten";
+
+int kt_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", kt_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
 int kt_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	va_list ap;

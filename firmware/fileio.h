@@ -21,6 +21,10 @@ int kt_write_file_new(const char *path, const void *buf, size_t n, unsigned mode
  * code: for functions that report why they refused something. */
 int kt_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The tools' fatal messages: "PROG: MESSAGE" on stderr, then 1 (their
+ * exit status for refused or failed). kt_prog is set by each tool. */
+extern const char *kt_prog;
+int kt_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void kt_hex(const uint8_t *in, size_t n, char *out);
 

@@ -24,7 +24,6 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <linux/fs.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,19 +55,7 @@ struct source {
 	uint64_t medium_at;		/* the bundle area's offset */
 };
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "kyoten-provision: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
+#define die kt_die
 
 static void usage(FILE *f)
 {
@@ -821,6 +808,7 @@ int main(int argc, char **argv)
 	unsigned timeout_s = 600;
 	int c, r;
 
+	kt_prog = "kyoten-provision";
 	if (getenv("KYOTEN_DHCP_SCRIPT") && argc == 2)
 		return dhcp_script(argv[1]) ? 1 : 0;
 	snprintf(default_root, sizeof(default_root), "%s", CONFIG_SITE_CONFIG_PATH);

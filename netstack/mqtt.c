@@ -3,24 +3,13 @@
 #include "mqtt.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+#include "fileio.h"
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* kt_errf (firmware/fileio.h): the message into err, the code back. */
+#define fail kt_errf
 
 bool kt_mqtt_utf8_ok(const uint8_t *s, size_t n)
 {

@@ -23,7 +23,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <linux/fs.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,19 +55,7 @@ struct target {
 	char name[64], model[128], serial[128];
 };
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "kyoten-flash: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
+#define die kt_die
 
 static void usage(FILE *f)
 {
@@ -406,6 +393,7 @@ int main(int argc, char **argv)
 	int c, img_fd, bun_fd = -1, fd, ret;
 	uint64_t img_size;
 
+	kt_prog = "kyoten-flash";
 	while ((c = getopt_long(argc, argv, "i:p:b:yh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': image = optarg; break;

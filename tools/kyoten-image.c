@@ -8,7 +8,6 @@
  * The signing key is made once, kept off the boxes and out of the
  * repository (keygen refuses to write into a git work tree). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "image.h"
 #include "keys.h"
 #include "suite.h"
@@ -35,19 +35,7 @@ static void usage(FILE *f)
 	      "verify   the signature by PUB, the manifest, every part's hash\n", f);
 }
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "kyoten-image: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
+#define die kt_die
 
 static int read_pub(const char *path, uint8_t pub[KT_IMAGE_KEY])
 {
@@ -213,6 +201,7 @@ static int verify(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	kt_prog = "kyoten-image";
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

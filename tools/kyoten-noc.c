@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,19 +49,7 @@
 
 static const char *noc_dir;
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "kyoten-noc: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
+#define die kt_die
 
 static void usage(FILE *f)
 {
@@ -1005,6 +992,7 @@ int main(int argc, char **argv)
 	const char *env = getenv("KYOTEN_NOC_DIR");
 	int c;
 
+	kt_prog = "kyoten-noc";
 	noc_dir = env && *env ? env : "/var/lib/kyoten-noc";
 	while ((c = getopt(argc, argv, "+d:h")) != -1) {
 		switch (c) {

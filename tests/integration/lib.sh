@@ -28,6 +28,18 @@ wait_for() {
 	done
 }
 
+# require_built PROGRAM...: an empty plan, with the reason, if one of
+# the programs is not built in $BUILD.
+require_built() {
+	local b
+	for b in "$@"; do
+		if [[ ! -x ${BUILD:?}/$b ]]; then
+			echo "1..0 # SKIP $b is not built ($BUILD)"
+			exit 0
+		fi
+	done
+}
+
 # require_tools TOOL...: an empty plan, with the reason, if one is missing.
 require_tools() {
 	local t

@@ -19,12 +19,7 @@ if [[ $(id -u) != 0 ]]; then
 	exit 0
 fi
 require_tools ip mosquitto openssl timeout
-for b in kyoten-noc kyoten-provision tests/interop/kymqtt; do
-	if [[ ! -x $BUILD/$b ]]; then
-		echo "1..0 # SKIP $b is not built ($BUILD)"
-		exit 0
-	fi
-done
+require_built kyoten-noc kyoten-provision tests/interop/kymqtt
 
 cleanup() {
 	[[ -n ${broker:-} ]] && kill "$broker" 2>/dev/null

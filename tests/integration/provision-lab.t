@@ -22,12 +22,7 @@ if [[ $(id -u) != 0 ]]; then
 	exit 0
 fi
 require_tools ip jq openssl timeout
-for b in kyotend kyotenctl kyoten-noc kyoten-provision kyoten-flash kyoten-image; do
-	if [[ ! -x $BUILD/$b ]]; then
-		echo "1..0 # SKIP $b is not built ($BUILD)"
-		exit 0
-	fi
-done
+require_built kyotend kyotenctl kyoten-noc kyoten-provision kyoten-flash kyoten-image
 
 cleanup() {
 	[[ -n ${KEEP:-} ]] && { echo "# kept $dir and lab $L"; return; }

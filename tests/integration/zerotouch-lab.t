@@ -23,12 +23,7 @@ if [[ $(id -u) != 0 ]]; then
 	exit 0
 fi
 require_tools ip jq mosquitto busybox timeout
-for b in kyotend kyotenctl kyoten-noc kyoten-provision tests/interop/kymqtt; do
-	if [[ ! -x $BUILD/$b ]]; then
-		echo "1..0 # SKIP $b is not built ($BUILD)"
-		exit 0
-	fi
-done
+require_built kyotend kyotenctl kyoten-noc kyoten-provision tests/interop/kymqtt
 
 cleanup() {
 	[[ -n ${broker:-} ]] && kill "$broker" 2>/dev/null

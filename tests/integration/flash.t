@@ -60,7 +60,27 @@ slot_a() {
 setup() {
 	mkdir "$dir/keys" "$dir/other" "$dir/mnt" &&
 		"$IMG" keygen "$dir/keys" >/dev/null && "$IMG" keygen "$dir/other" >/dev/null &&
-		head -c 3000000 /dev/urandom >"$dir/blob" && echo "site: s1" >"$dir/bundle" || return 1
+		head -c 3000000 /dev/urandom >"$dir/blob" || return 1
+	# A real site bundle (docs/noc.md): the NOC's CA, kochi-001's file.
+	cat >"$dir/kochi-001.yaml" <<EOF
+site: {id: kochi-001, device-number: KOCHI-0001, role: site}
+lines:
+  - {name: closed, kind: closed, port: wan1, address: 100.64.1.2/30, gateway: 100.64.1.1}
+hubs:
+  - {name: hub1, endpoints: {closed: 100.64.0.2}}
+segments:
+  - {name: lgwan, kind: lgwan, port: lan1, address: 10.1.1.1/24}
+management:
+  broker: noc.example:8883
+  ca: /etc/kyoten/ca.crt
+  certificate: /etc/kyoten/mgmt.crt
+  key: /etc/kyoten/mgmt.key
+  policy-key: /etc/kyoten/policy.pub
+EOF
+	"$BUILD/kyoten-noc" -d "$dir/noc" ca init >/dev/null &&
+		"$BUILD/kyoten-noc" -d "$dir/noc" site issue kochi-001 -c "$dir/kochi-001.yaml" \
+			-o "$dir/bundle" --serial KY-0001 --passphrase-file "$dir/pass" >/dev/null &&
+		echo "site: s1" >"$dir/not-a-bundle" || return 1
 	local x iname iboard ikey
 	for x in "v1 sim keys" "foreign x86_64-generic keys" "stranger sim other"; do
 		read -r iname iboard ikey <<<"$x"
@@ -77,8 +97,10 @@ to_file() {
 		--bundle "$dir/bundle" --report "$dir/report.json" "$dir/box.img" &&
 		slot_a "$dir/box.img" &&
 		jq -e '.verified == true and .site == "kochi-001" and .serial == "KY-0001" and
-			.image.version == "0.1.0" and .bundle.bytes == 9 and .target.kind == "file"' \
+			.image.version == "0.1.0" and .target.kind == "file" and
+			(.bundle["bundle-id"] | length) == 32 and .bundle["device-number"] == "KOCHI-0001"' \
 			"$dir/report.json" >/dev/null &&
+		[[ $(jq .bundle.bytes "$dir/report.json") == $(stat -c %s "$dir/bundle") ]] &&
 		[[ $(jq -r .image.sha256 "$dir/report.json") == $(sha256sum "$dir/v1.kimg" | cut -d' ' -f1) ]]
 }
 ok "to a new image file: written, read back, slot a is the image byte for byte, report with site, serial, hashes" to_file
@@ -146,9 +168,15 @@ refusals() {
 		refused "$dir/box.img" "is not the manifest's: the image is corrupt" -i "$dir/corrupt.kimg" --yes &&
 		refused /dev/null "not a disk or a file" -i "$dir/v1.kimg" --yes &&
 		refused "$dir/mnt" "not a disk or a file (a directory)" -i "$dir/v1.kimg" --yes &&
-		refused "$dir/none.img" "give --size" -i "$dir/v1.kimg" --yes
+		refused "$dir/none.img" "give --size" -i "$dir/v1.kimg" --yes &&
+		refused "$dir/box.img" "not a Kyoten site bundle" -i "$dir/v1.kimg" --yes \
+			--bundle "$dir/not-a-bundle" &&
+		refused "$dir/box.img" "it is for site kochi-001, not kochi-002" -i "$dir/v1.kimg" \
+			--yes --bundle "$dir/bundle" --site kochi-002 &&
+		refused "$dir/box.img" "serial number KY-0001, not KY-0002" -i "$dir/v1.kimg" --yes \
+			--bundle "$dir/bundle" --serial KY-0002
 }
-ok "refused before anything is written: too small, another board, another key, corrupt, /dev/null, a directory, missing" refusals
+ok "refused before anything is written: too small, another board, another key, corrupt, /dev/null, a directory, missing, not a bundle, another site's or box's bundle" refusals
 
 no_tty() {
 	refused "$dir/box.img" "not confirmed" -i "$dir/v1.kimg" </dev/null

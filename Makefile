@@ -93,7 +93,7 @@ KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
 # the build host's kyoten-image.
 # The management channel: an MQTT session over TLS (docs/noc.md).
-LIB_SRCS += firmware/mqttc.c
+LIB_SRCS += firmware/mqttc.c firmware/ctlclient.c firmware/annex.c firmware/evqueue.c
 LIB_SRCS += firmware/fileio.c firmware/jsonf.c firmware/image.c firmware/update.c \
 	firmware/disk.c firmware/bundle.c firmware/pki.c
 UPDATE_SRCS := firmware/kyoten-update.c
@@ -103,6 +103,8 @@ FLASH_SRCS := tools/kyoten-flash.c
 # them, the box's kyoten-provision installs them.
 NOC_SRCS := tools/kyoten-noc.c
 PROVISION_SRCS := firmware/kyoten-provision.c
+# The box's management agent (docs/noc.md).
+AGENT_SRCS := firmware/kyoten-agent.c
 # Segment-separation policy (policy/, docs/policy.md).
 POLICY_SRCS := firmware/yamlwalk.c policy/parse.c policy/invariants.c \
 	policy/explain.c policy/nft.c policy/verify.c
@@ -138,7 +140,7 @@ NEED_CONFIG = $(error no configuration at $(KCONFIG_CONFIG): run 'make sim_defco
 endif
 
 all: $(B)/kyotend $(B)/kyotenctl $(B)/kyoten-update $(B)/kyoten-image $(B)/kyoten-flash \
-	$(B)/kyoten-noc $(B)/kyoten-provision
+	$(B)/kyoten-noc $(B)/kyoten-provision $(B)/kyoten-agent
 	$(NEED_CONFIG)
 
 unit: $(UNIT_BINS) $(TEST_TOOLS)
@@ -174,6 +176,10 @@ $(B)/kyoten-noc: $(call obj,$(NOC_SRCS)) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/kyoten-provision: $(call obj,$(PROVISION_SRCS)) $(LIB)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/kyoten-agent: $(call obj,$(AGENT_SRCS)) $(LIB)
 	$(quiet) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -260,6 +266,7 @@ IMAGE_PARTS := kyotend=$(B)/kyotend:bin/kyotend:0755 \
 	kyotenctl=$(B)/kyotenctl:bin/kyotenctl:0755 \
 	kyoten-update=$(B)/kyoten-update:bin/kyoten-update:0755 \
 	kyoten-provision=$(B)/kyoten-provision:bin/kyoten-provision:0755 \
+	kyoten-agent=$(B)/kyoten-agent:bin/kyoten-agent:0755 \
 	config=$(KCONFIG_CONFIG):share/kyoten/config:0644 \
 	board=board/$(BOARD)/board.md:share/kyoten/board.md:0644 \
 	$(foreach t,$(wildcard policy/templates/*.yaml),policy-$(basename $(notdir $(t)))=$(t):share/kyoten/policy/$(notdir $(t)):0644)

@@ -11,13 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "ctl.h"
+#include "ctlclient.h"
 #include "keys.h"
 #include "kyotenctl.h"
 #include "suite.h"
@@ -42,100 +41,16 @@ static json_t *do_request(uint16_t cmd, uint32_t arg,
 			  const struct kt_ctl_policy *pol, int pass_fd,
 			  bool keep_refusal, bool soft)
 {
-	struct kt_ctl_req req = { .magic = KT_CTL_MAGIC, .cmd = cmd, .arg = arg };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	/* Applying a policy of many flows takes the daemon a while. */
-	struct timeval tv = { .tv_sec = pol ? 120 : 10 };
-	uint8_t out[sizeof(req) + sizeof(*pol)];
-	size_t out_len = sizeof(req);
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = out };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	json_error_t jerr;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	char err[512];
 	json_t *j;
-	int fd;
+	int r = kt_ctl_call(sock_path, cmd, arg, pol, pass_fd, &j, err, sizeof(err));
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, _("kyotenctl: socket path too long: %s\n"), sock_path);
-		exit(EXIT_USAGE);
-	}
-	strcpy(sa.sun_path, sock_path);
-	memcpy(out, &req, sizeof(req));
-	if (pol) {
-		memcpy(out + sizeof(req), pol, sizeof(*pol));
-		out_len += sizeof(*pol);
-	}
-	iov.iov_len = out_len;
-	if (pass_fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.b;
-		mh.msg_controllen = sizeof(cm.b);
-		cm.h.cmsg_level = SOL_SOCKET;
-		cm.h.cmsg_type = SCM_RIGHTS;
-		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(&cm.h), &pass_fd, sizeof(int));
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, _("kyotenctl: cannot reach kyotend at %s: %s\n"),
-			sock_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (r) {
+		fprintf(stderr, "kyotenctl: %s\n", err);
 		if (soft)
 			return NULL;
-		exit(EXIT_NODAEMON);
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)out_len) {
-		fprintf(stderr, _("kyotenctl: sending the request failed: %s\n"),
-			strerror(errno));
-		close(fd);
-		if (soft)
-			return NULL;
-		exit(EXIT_NODAEMON);
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			buf = realloc(buf, cap);
-			if (!buf) {
-				fprintf(stderr, "kyotenctl: out of memory\n");
-				exit(EXIT_REFUSED);
-			}
-		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, _("kyotenctl: no answer from kyotend: %s\n"),
-				strerror(errno));
-			close(fd);
-			free(buf);
-			if (soft)
-				return NULL;
-			exit(EXIT_NODAEMON);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	j = json_loads(buf, 0, &jerr);
-	free(buf);
-	if (!j) {
-		fprintf(stderr, _("kyotenctl: kyotend's answer is not JSON (%s)\n"),
-			jerr.text);
-		if (soft)
-			return NULL;
-		exit(EXIT_REFUSED);
+		exit(r == -EINVAL ? EXIT_USAGE : r == -EBADMSG || r == -ENOMEM ?
+		     EXIT_REFUSED : EXIT_NODAEMON);
 	}
 	if (!keep_refusal && json_is_false(json_object_get(j, "ok"))) {
 		fprintf(stderr, _("kyotenctl: kyotend refused: %s\n"),

@@ -261,16 +261,26 @@ int kt_mqttc_open(struct kt_mqttc **out, const struct kt_mqttc_opts *o,
 		kt_errf(err, errlen, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (wolfSSL_CTX_load_verify_locations(c->ctx, o->ca, NULL) != WOLFSSL_SUCCESS) {
-		kt_errf(err, errlen, r, "%s: not a CA certificate (PEM)", o->ca);
+	if (!o->ca ? wolfSSL_CTX_load_verify_buffer(c->ctx, (const unsigned char *)o->ca_pem,
+						    (long)o->ca_len, WOLFSSL_FILETYPE_PEM)
+		   != WOLFSSL_SUCCESS
+		 : wolfSSL_CTX_load_verify_locations(c->ctx, o->ca, NULL) != WOLFSSL_SUCCESS) {
+		kt_errf(err, errlen, r, "%s: not a CA certificate (PEM)",
+			o->ca ? o->ca : "the CA");
 		goto fail;
 	}
-	if (wolfSSL_CTX_use_certificate_file(c->ctx, o->cert, WOLFSSL_FILETYPE_PEM)
-	    != WOLFSSL_SUCCESS ||
-	    wolfSSL_CTX_use_PrivateKey_file(c->ctx, o->key, WOLFSSL_FILETYPE_PEM)
-	    != WOLFSSL_SUCCESS) {
+	if (!o->ca ? wolfSSL_CTX_use_certificate_buffer(c->ctx,
+			(const unsigned char *)o->cert_pem, (long)o->cert_len,
+			WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS ||
+		     wolfSSL_CTX_use_PrivateKey_buffer(c->ctx,
+			(const unsigned char *)o->key_pem, (long)o->key_len,
+			WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS
+		   : wolfSSL_CTX_use_certificate_file(c->ctx, o->cert, WOLFSSL_FILETYPE_PEM)
+		     != WOLFSSL_SUCCESS ||
+		     wolfSSL_CTX_use_PrivateKey_file(c->ctx, o->key, WOLFSSL_FILETYPE_PEM)
+		     != WOLFSSL_SUCCESS) {
 		kt_errf(err, errlen, r, "%s or %s: not a certificate and its key (PEM)",
-			o->cert, o->key);
+			o->cert ? o->cert : "the certificate", o->key ? o->key : "its key");
 		goto fail;
 	}
 	wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);

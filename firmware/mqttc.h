@@ -19,7 +19,10 @@
 struct kt_mqttc_opts {
 	const char *host;		/* DNS name or address, as dialled */
 	uint16_t port;
-	const char *ca, *cert, *key;	/* PEM files */
+	const char *ca, *cert, *key;	/* PEM files, or (when ca is NULL) */
+	const char *ca_pem, *cert_pem, *key_pem;	/* the same in memory, */
+	size_t ca_len, cert_len, key_len;	/* for a process that read them
+						 * before dropping its rights */
 	const char *client_id;
 	uint16_t keepalive_s;
 	bool clean_session;

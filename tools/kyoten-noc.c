@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <jansson.h>
 
+#include "annex.h"
 #include "bundle.h"
 #include "config.h"
 #include "generated/autoconf.h"
@@ -58,6 +59,9 @@ static void usage(FILE *f)
 	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
 	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
 	      "       kyoten-noc [-d DIR] site list\n"
+	      "       kyoten-noc [-d DIR] status [--json] [--wait MS]\n"
+	      "       kyoten-noc [-d DIR] watch [--site S] [--class C] [-n N] [--timeout S]\n"
+	      "                  [--json]\n"
 	      "       kyoten-noc [-d DIR] spare add SERIAL -o BUNDLE [--port wan2]\n"
 	      "                  [--passphrase-file F]\n"
 	      "       kyoten-noc [-d DIR] spare assign SERIAL SITE -c SITE.yaml [--root DIR]\n"
@@ -73,6 +77,9 @@ static void usage(FILE *f)
 	      "            NOC tools' own (DIR/noc/), a Mosquitto configuration with\n"
 	      "            TLS 1.3, client certificates only and a per-site ACL\n"
 	      "site list   the sites issued so far\n"
+	      "status      every site as its agent last reported: state, paths up,\n"
+	      "            worst RTT, lost probes, policy, active path per segment\n"
+	      "watch       events as they arrive (recorded in DIR/events.log)\n"
 	      "spare add   a spare box's own identity, for it to fetch a site's bundle\n"
 	      "            by itself later; installed when it goes into stock\n"
 	      "spare assign  SITE's bundle for the spare SERIAL, left at the broker for\n"
@@ -951,6 +958,268 @@ out:
 	return r;
 }
 
+/* --- the fleet: status, watch, events --- */
+
+static int noc_connect(struct kt_mqttc **m, const char *client, char *err, size_t errlen)
+{
+	char host[256], crt[4200], key[4200], ca[4200];
+	uint16_t port;
+	struct kt_mqttc_opts o = { .client_id = client, .keepalive_s = 60,
+				   .clean_session = true, .timeout_ms = 10000 };
+
+	if (read_broker(host, sizeof(host), &port))
+		return -ENOENT;
+	snprintf(crt, sizeof(crt), "%s/noc/noc.crt", noc_dir);
+	snprintf(key, sizeof(key), "%s/noc/noc.key", noc_dir);
+	snprintf(ca, sizeof(ca), "%s/ca/ca.crt", noc_dir);
+	o.host = host;
+	o.port = port;
+	o.cert = crt;
+	o.key = key;
+	o.ca = ca;
+	if (kt_mqttc_open(m, &o, err, errlen))
+		return die("the broker %s:%u: %s", host, port, err), -EIO;
+	return 0;
+}
+
+/* "kyoten/site/SITE/LEAF": SITE into site, LEAF returned; NULL if not. */
+static const char *topic_site(const char *topic, char site[KT_NAME_MAX])
+{
+	const char *p = topic + strlen("kyoten/site/"), *slash;
+
+	if (strncmp(topic, "kyoten/site/", 12) || !(slash = strchr(p, '/')) ||
+	    (size_t)(slash - p) >= KT_NAME_MAX)
+		return NULL;
+	memcpy(site, p, (size_t)(slash - p));
+	site[slash - p] = '\0';
+	return slash + 1;
+}
+
+static int fleet_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *fleet = json_object(), *list;
+	unsigned wait_ms = 1500;
+	bool as_json = false;
+	struct kt_mqttc *m;
+	char err[512], client[64];
+	uint8_t g;
+	const char *k;
+	json_t *v;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			as_json = true;
+		else if (c == 'w')
+			wait_ms = (unsigned)strtoul(optarg, NULL, 10);
+		else
+			return usage(stderr), EXIT_USAGE;
+	}
+	snprintf(client, sizeof(client), "kyoten-noc-status-%d", (int)getpid());
+	if (noc_connect(&m, client, err, sizeof(err)))
+		return 1;
+	if (kt_mqttc_subscribe(m, "kyoten/site/+/state", 1, &g, err, sizeof(err)) ||
+	    kt_mqttc_subscribe(m, "kyoten/site/+/telemetry", 1, &g, err, sizeof(err))) {
+		kt_mqttc_close(m, false);
+		return die("subscribing: %s", err);
+	}
+	/* What the broker retains arrives at once; then a quiet wait. */
+	for (;;) {
+		struct kt_mqttc_msg msg;
+		char site[KT_NAME_MAX];
+		const char *leaf;
+		json_t *s;
+
+		if (kt_mqttc_next(m, &msg, wait_ms, err, sizeof(err)))
+			break;
+		if (!(leaf = topic_site(msg.topic, site)))
+			continue;
+		if (!(s = json_object_get(fleet, site))) {
+			s = json_pack("{s:s}", "site", site);
+			json_object_set_new(fleet, site, s);
+		}
+		if (!strcmp(leaf, "state"))
+			json_object_set_new(s, "state", json_stringn((const char *)msg.payload, msg.len));
+		else if (!strcmp(leaf, "telemetry")) {
+			json_t *t = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
+
+			if (t)
+				json_object_set_new(s, "telemetry", t);
+		}
+	}
+	kt_mqttc_close(m, false);
+	list = json_array();
+	json_object_foreach(fleet, k, v)
+		json_array_append(list, v);
+	if (as_json) {
+		char *text = json_dumps(json_pack("{s:o}", "sites", list), JSON_INDENT(2));
+
+		puts(text ? text : "{}");
+		free(text);
+		json_decref(fleet);
+		return 0;
+	}
+	printf("%-16s %-8s %-7s %-9s %-6s %-8s %-34s %s\n", "SITE", "STATE", "PATHS",
+	       "WORST RTT", "LOST", "POLICY", "ACTIVE PATH PER SEGMENT", "LAST SEEN");
+	{
+		size_t i;
+
+		json_array_foreach(list, i, v) {
+			json_t *t = json_object_get(v, "telemetry"), *p, *sg;
+			size_t j, up = 0, n = 0;
+			long worst = -1, lost = 0;
+			char segs[256] = "", rtt[16] = "-";
+
+			json_array_foreach(json_object_get(t, "paths"), j, p) {
+				n++;
+				if (!strcmp(json_string_value(json_object_get(p, "state")) ?: "", "up"))
+					up++;
+				if (json_integer_value(json_object_get(p, "rtt-us")) > worst)
+					worst = (long)json_integer_value(json_object_get(p, "rtt-us"));
+				lost += (long)json_integer_value(json_object_get(p, "lost"));
+			}
+			json_array_foreach(json_object_get(t, "segments"), j, sg) {
+				size_t l = strlen(segs);
+
+				snprintf(segs + l, sizeof(segs) - l, "%s%s:%s", l ? " " : "",
+					 json_string_value(json_object_get(sg, "segment")) ?: "?",
+					 json_string_value(json_object_get(sg, "active")) ?: "none");
+			}
+			if (worst >= 0)
+				snprintf(rtt, sizeof(rtt), "%.1f ms", worst / 1000.0);
+			printf("%-16s %-8s %zu/%-5zu %-9s %-6ld %-8s %-34s %s\n",
+			       json_string_value(json_object_get(v, "site")),
+			       json_string_value(json_object_get(v, "state")) ?: "?", up, n, rtt,
+			       lost, json_string_value(json_object_get(json_object_get(t, "policy"),
+								       "state")) ?: "-",
+			       *segs ? segs : "-",
+			       json_string_value(json_object_get(t, "time")) ?: "never");
+		}
+	}
+	json_decref(list);
+	json_decref(fleet);
+	return 0;
+}
+
+/* Live events, recorded in DIR/events.log (one JSON object a line) as
+ * they come; an event the broker delivers twice (QoS 1 allows it) is
+ * recorded and shown once. */
+static int fleet_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "site", required_argument, NULL, 's' },
+		{ "class", required_argument, NULL, 'C' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *site = "+", *cls = NULL;
+	unsigned count = 0, timeout_s = 0, got = 0, dups = 0;
+	bool as_json = false;
+	char topic[128], err[512], path[4200], client[64];
+	json_t *seen = json_object();
+	struct kt_mqttc *m;
+	time_t end;
+	uint8_t g;
+	FILE *log;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': site = optarg; break;
+		case 'C':
+			if (kt_annex_class_parse(optarg) < 0)
+				return die("--class '%s' is not equipment, power, communications "
+					   "or other", optarg);
+			cls = optarg;
+			break;
+		case 'n': count = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 't': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'j': as_json = true; break;
+		default: return usage(stderr), EXIT_USAGE;
+		}
+	}
+	if (strcmp(site, "+") && !kt_yw_is_name(site))
+		return die("--site '%s' is not a site ID", site);
+	snprintf(path, sizeof(path), "%s/events.log", noc_dir);
+	if (!(log = fopen(path, "ae")))
+		return die("%s: %s", path, strerror(errno));
+	snprintf(client, sizeof(client), "kyoten-noc-watch-%d", (int)getpid());
+	if (noc_connect(&m, client, err, sizeof(err))) {
+		fclose(log);
+		return 1;
+	}
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/event", site);
+	if (kt_mqttc_subscribe(m, topic, 1, &g, err, sizeof(err))) {
+		kt_mqttc_close(m, false);
+		fclose(log);
+		return die("subscribing to %s: %s", topic, err);
+	}
+	end = timeout_s ? time(NULL) + timeout_s : 0;
+	while (!count || got < count) {
+		struct kt_mqttc_msg msg;
+		json_t *ev;
+		const char *id, *ec;
+		unsigned wait = end ? (unsigned)(end > time(NULL) ? end - time(NULL) : 0) * 1000 :
+				3600000;
+
+		if (end && !wait)
+			break;
+		if (kt_mqttc_next(m, &msg, wait, err, sizeof(err))) {
+			if (!end && !strncmp(err, "nothing", 7))
+				continue;
+			break;
+		}
+		ev = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
+		id = json_string_value(json_object_get(ev, "id"));
+		ec = json_string_value(json_object_get(ev, "class"));
+		if (!ev) {
+			fprintf(stderr, "kyoten-noc: %s: a message that is not JSON (%zu bytes)\n",
+				msg.topic, msg.len);
+			continue;
+		}
+		if (id && json_object_get(seen, id)) {
+			dups++;
+			json_decref(ev);
+			continue;
+		}
+		if (id)
+			json_object_set_new(seen, id, json_true());
+		/* Recorded whatever the filter: the NOC's history is whole. */
+		fprintf(log, "%.*s\n", (int)msg.len, msg.payload);
+		fflush(log);
+		if (!cls || (ec && !strcmp(ec, cls))) {
+			got++;
+			if (as_json)
+				printf("%.*s\n", (int)msg.len, msg.payload);
+			else
+				printf("%s %s %-14s %-10s %s %s: %s\n",
+				       json_string_value(json_object_get(ev, "time")) ?: "?",
+				       json_string_value(json_object_get(ev, "site")) ?: "?",
+				       ec ?: "?", json_string_value(json_object_get(ev, "severity")) ?: "?",
+				       json_string_value(json_object_get(ev, "code")) ?: "?",
+				       json_string_value(json_object_get(ev, "location")) ?: "?",
+				       json_string_value(json_object_get(ev, "detail")) ?: "");
+			fflush(stdout);
+		}
+		json_decref(ev);
+	}
+	kt_mqttc_close(m, false);
+	fclose(log);
+	json_decref(seen);
+	if (dups)
+		fprintf(stderr, "kyoten-noc: %u events delivered twice were shown once\n", dups);
+	return count && got < count ? 1 : 0;
+}
+
 static int site_list(int argc, char **argv)
 {
 	char path[4200];
@@ -1005,6 +1274,10 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && !strcmp(argv[optind], "ca") &&
 	    !strcmp(argv[optind + 1], "init"))
 		return ca_init(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 1 && !strcmp(argv[optind], "status"))
+		return fleet_status(argc - optind, argv + optind);
+	if (argc - optind >= 1 && !strcmp(argv[optind], "watch"))
+		return fleet_watch(argc - optind, argv + optind);
 	if (argc - optind >= 2 && !strcmp(argv[optind], "spare") &&
 	    !strcmp(argv[optind + 1], "add"))
 		return spare_add(argc - optind - 1, argv + optind + 1);

@@ -1,0 +1,429 @@
+/* kyoten-agent: the box's management agent (docs/noc.md, "The agent").
+ *
+ *   kyoten-agent [-c SITE.yaml] [-s SOCKET] [-q QUEUE-DIR] [-i SECONDS]
+ *                [-u USER] [-f]
+ *
+ * One outbound MQTT connection to the NOC's broker over TLS 1.3 with the
+ * box's certificate (firmware/mqttc.c), kept up with back-off and jitter;
+ * its will marks the site offline the moment it drops. It reads kyotend
+ * over the control socket and sends:
+ *
+ *   kyoten/site/SITE/state      "online" (retained; the will: "offline")
+ *   kyoten/site/SITE/telemetry  every -i seconds (10) and at once when a
+ *                               path changes state (retained, QoS 1)
+ *   kyoten/site/SITE/event      every event with the annex fields
+ *                               (firmware/annex.h), QoS 1, through the
+ *                               on-disk queue (firmware/evqueue.h), so
+ *                               that none is lost while the NOC is away
+ *
+ * Privilege separation: started as root, it reads its key and
+ * certificate and opens its queue, then runs as USER (default the
+ * firmware's "kyoten") with nothing kyotend's control socket does not
+ * allow that user. It parses the broker's packets; it writes nothing to
+ * the kernel. One loop: wait for the broker (at most a second), poll
+ * kyotend, send what is due. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "annex.h"
+#include "config.h"
+#include "ctlclient.h"
+#include "evqueue.h"
+#include "fileio.h"
+#include "generated/autoconf.h"
+#include "mqttc.h"
+#include "suite.h"
+
+#define die kt_die
+#define QUEUE_MAX 2000		/* events kept on disk while the NOC is away */
+
+static volatile sig_atomic_t stopping;
+
+struct agent {
+	struct kt_config cfg;
+	const char *sock, *qdir;
+	unsigned interval_s;
+	char *ca, *crt, *key;
+	size_t ca_len, crt_len, key_len;
+	struct kt_mqttc *m;
+	struct kt_evq q;
+	char topic_state[96], topic_tele[96], topic_event[96];
+	/* Where in kyotend's log we are: its start time and the last entry
+	 * queued (kept in the queue folder, so a restart sends no twice). */
+	int64_t started;
+	uint32_t seq;
+	char paths_sig[512];		/* the paths' states at the last telemetry */
+	time_t last_tele, next_try;
+	unsigned backoff;
+	uint64_t sent, queued, connects;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	uint8_t *b;
+	int r = kt_read_file(path, 65536, &b, len);
+
+	if (r) {
+		die("%s: %s", path, strerror(-r));
+		return NULL;
+	}
+	return (char *)b;
+}
+
+static void cursor_save(struct agent *a)
+{
+	char text[64];
+	int n = snprintf(text, sizeof(text), "%lld %u\n", (long long)a->started, a->seq);
+	char path[KT_PATH_MAX + 16], tmp[KT_PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cursor", a->qdir);
+	snprintf(tmp, sizeof(tmp), "%s/cursor.tmp", a->qdir);
+	f = fopen(tmp, "we");
+	if (f && fwrite(text, 1, (size_t)n, f) == (size_t)n && !fflush(f) && !fsync(fileno(f)) &&
+	    !fclose(f))
+		rename(tmp, path);
+	else if (f)
+		fclose(f);
+}
+
+static void cursor_load(struct agent *a)
+{
+	char path[KT_PATH_MAX + 16];
+	long long started = 0;
+	unsigned seq = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cursor", a->qdir);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%lld %u", &started, &seq) == 2) {
+			a->started = started;
+			a->seq = seq;
+		}
+		fclose(f);
+	}
+}
+
+/* --- from kyotend --- */
+
+/* New log entries that are events, into the queue. */
+static void poll_events(struct agent *a, int64_t started)
+{
+	char err[256], id[48];
+	json_t *j, *e;
+	size_t i;
+
+	/* The newest 256: a second never brings more. */
+	if (kt_ctl_call(a->sock, KT_CTL_LOG, 256, NULL, -1, &j, err, sizeof(err)))
+		return;
+	if (started != a->started) {
+		/* kyotend restarted: its log numbers start again. */
+		a->started = started;
+		a->seq = 0;
+	}
+	json_array_foreach(json_object_get(j, "entries"), i, e) {
+		struct kt_log_entry le = { 0 };
+		struct kt_annex an;
+		uint32_t seq = (uint32_t)json_integer_value(json_object_get(e, "seq"));
+		json_t *ev;
+		char *text;
+
+		if (seq <= a->seq)
+			continue;
+		le.seq = seq;
+		le.time_us = json_integer_value(json_object_get(e, "time-us"));
+		le.severity = (uint8_t)kt_log_severity_parse(
+			json_string_value(json_object_get(e, "severity")) ?: "info");
+		snprintf(le.proc, sizeof(le.proc), "%s", json_string_value(json_object_get(e, "proc")) ?: "");
+		snprintf(le.module, sizeof(le.module), "%s",
+			 json_string_value(json_object_get(e, "module")) ?: "");
+		snprintf(le.msgid, sizeof(le.msgid), "%s", json_string_value(json_object_get(e, "msgid")) ?: "");
+		snprintf(le.text, sizeof(le.text), "%s", json_string_value(json_object_get(e, "text")) ?: "");
+		a->seq = seq;
+		if (!kt_annex_classify(&le, &an))
+			continue;
+		snprintf(id, sizeof(id), "%lld-%u", (long long)started, seq);
+		ev = kt_annex_event(&le, &an, a->cfg.site_id, a->cfg.device_number, id);
+		text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+		json_decref(ev);
+		if (text && !kt_evq_push(&a->q, text, strlen(text)))
+			a->queued++;
+		else
+			fprintf(stderr, "kyoten-agent: %s\n", text ? a->q.err : "out of memory");
+		free(text);
+	}
+	json_decref(j);
+	cursor_save(a);
+}
+
+/* The telemetry message from kyotend's status. */
+static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
+{
+	json_t *t = json_object_get(st, "tunnels"), *paths = json_array(), *segs = json_array();
+	json_t *p, *s, *pol = json_object_get(st, "policy"), *out;
+	size_t i, n = 0;
+	long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES);
+	double load[3] = { 0 };
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	sig[0] = '\0';
+	json_array_foreach(json_object_get(t, "paths"), i, p) {
+		json_t *bfd = json_object_get(p, "bfd"), *rtt = json_object_get(bfd, "rtt");
+		const char *state = json_string_value(json_object_get(bfd, "state")) ?: "none";
+
+		json_array_append_new(paths, json_pack(
+			"{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:O, s:O, s:O, s:O}",
+			"path", json_string_value(json_object_get(p, "interface")) ?: "?",
+			"peer", json_string_value(json_object_get(p, "peer")) ?: "?",
+			"line", json_string_value(json_object_get(p, "line")) ?: "?",
+			"state", state, "session", json_is_true(json_object_get(p, "session")),
+			"rtt-us", json_object_get(rtt, "avg-us") ?: json_null(),
+			"jitter-us", json_object_get(rtt, "jitter-us") ?: json_null(),
+			"lost", json_object_get(rtt, "lost") ?: json_null(),
+			"handshake-age", json_object_get(p, "handshake-age") ?: json_null(),
+			"rx-bytes", json_object_get(p, "rx-bytes") ?: json_null(),
+			"tx-bytes", json_object_get(p, "tx-bytes") ?: json_null()));
+		n += (size_t)snprintf(sig + n, n < siglen ? siglen - n : 0, "%s=%s,",
+				      json_string_value(json_object_get(p, "interface")) ?: "?",
+				      state);
+	}
+	json_array_foreach(json_object_get(json_object_get(st, "paths"), "segments"), i, s)
+		json_array_append_new(segs, json_pack("{s:s, s:O}", "segment",
+			json_string_value(json_object_get(s, "segment")) ?: "?",
+			"active", json_object_get(s, "active") ?: json_null()));
+	getloadavg(load, 3);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:{s:O, s:O, s:O},"
+			" s:{s:f, s:I, s:I}, s:O, s:I}",
+			"site", a->cfg.site_id, "device-number", a->cfg.device_number,
+			"time", ts, "firmware", KYOTEN_VERSION,
+			"uptime-s", (json_int_t)json_integer_value(json_object_get(st, "uptime")),
+			"paths", paths, "segments", segs,
+			"policy", "state", json_object_get(pol, "state") ?: json_null(),
+			"generation", json_object_get(pol, "generation") ?: json_null(),
+			"kernel", json_object_get(pol, "kernel") ?: json_null(),
+			"system", "load-1m", load[0],
+			"memory-total-kib", (json_int_t)(pages * (sysconf(_SC_PAGESIZE) / 1024)),
+			"memory-free-kib", (json_int_t)(avail * (sysconf(_SC_PAGESIZE) / 1024)),
+			"denied", json_object_get(json_object_get(st, "denials"), "pairs") ?: json_null(),
+			"events-queued", (json_int_t)kt_evq_count(&a->q));
+	return out;
+}
+
+/* --- to the broker --- */
+
+static void disconnect(struct agent *a, const char *why)
+{
+	if (!a->m)
+		return;
+	fprintf(stderr, "kyoten-agent: the broker: %s; reconnecting\n", why);
+	kt_mqttc_close(a->m, true);
+	a->m = NULL;
+	a->next_try = time(NULL) + 1;
+}
+
+static void try_connect(struct agent *a)
+{
+	struct kt_mqtt_will will = { .topic = a->topic_state, .msg = "offline", .len = 7,
+				     .qos = 1, .retain = true };
+	struct kt_mqttc_opts o = {
+		.host = a->cfg.management.broker_host, .port = a->cfg.management.broker_port,
+		.ca_pem = a->ca, .ca_len = a->ca_len, .cert_pem = a->crt,
+		.cert_len = a->crt_len, .key_pem = a->key, .key_len = a->key_len,
+		.client_id = a->cfg.site_id, .keepalive_s = 30, .clean_session = true,
+		.will = &will, .timeout_ms = 5000 };
+	char err[512];
+
+	if (time(NULL) < a->next_try)
+		return;
+	if (kt_mqttc_open(&a->m, &o, err, sizeof(err)) ||
+	    kt_mqttc_publish(a->m, a->topic_state, "online", 6, 1, true, err, sizeof(err))) {
+		unsigned wait = a->backoff + (unsigned)(random() % (a->backoff + 1));
+
+		fprintf(stderr, "kyoten-agent: %s:%u: %s (again in %u s)\n",
+			a->cfg.management.broker_host, a->cfg.management.broker_port, err, wait);
+		kt_mqttc_close(a->m, true);
+		a->m = NULL;
+		a->next_try = time(NULL) + wait;
+		a->backoff = a->backoff < 32 ? a->backoff * 2 : 60;
+		return;
+	}
+	a->backoff = 1;
+	a->connects++;
+	a->last_tele = 0;	/* the NOC gets the state at once */
+	fprintf(stderr, "kyoten-agent: connected to %s:%u as %s\n",
+		a->cfg.management.broker_host, a->cfg.management.broker_port, a->cfg.site_id);
+}
+
+/* Everything queued, oldest first, each deleted once the broker has it. */
+static void drain(struct agent *a)
+{
+	char err[512], *json;
+	uint64_t num;
+
+	while (a->m && !kt_evq_peek(&a->q, &json, &num)) {
+		int r = kt_mqttc_publish(a->m, a->topic_event, json, strlen(json), 1, false,
+					 err, sizeof(err));
+
+		free(json);
+		if (r) {
+			disconnect(a, err);
+			return;
+		}
+		kt_evq_pop(&a->q, num);
+		a->sent++;
+	}
+}
+
+static void tick(struct agent *a)
+{
+	char err[256], sig[512];
+	json_t *st, *tele;
+	time_t now = time(NULL);
+
+	if (kt_ctl_call(a->sock, KT_CTL_STATUS, 0, NULL, -1, &st, err, sizeof(err))) {
+		/* kyotend away: its new events wait in its log; what is
+		 * queued already still goes. */
+		drain(a);
+		return;
+	}
+	poll_events(a, json_integer_value(json_object_get(st, "started")));
+	tele = telemetry(a, st, sig, sizeof(sig));
+	json_decref(st);
+	if (a->m && tele && (now - a->last_tele >= (time_t)a->interval_s ||
+			     strcmp(sig, a->paths_sig))) {
+		char *text = json_dumps(tele, JSON_COMPACT);
+
+		if (text && kt_mqttc_publish(a->m, a->topic_tele, text, strlen(text), 1, true,
+					     err, sizeof(err)))
+			disconnect(a, err);
+		else {
+			a->last_tele = now;
+			snprintf(a->paths_sig, sizeof(a->paths_sig), "%s", sig);
+		}
+		free(text);
+	}
+	json_decref(tele);
+	drain(a);
+}
+
+static int drop_to(const char *user, const char *qdir)
+{
+	struct passwd *pw;
+
+	if (geteuid())
+		return 0;
+	if (!(pw = getpwnam(user)))
+		return die("no user '%s' to run as (tools/bootstrap makes it)", user);
+	if (chown(qdir, pw->pw_uid, pw->pw_gid))
+		return die("%s: %s", qdir, strerror(errno));
+	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid) || !setuid(0))
+		return die("cannot become %s: %s", user, strerror(errno));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent a;
+	struct kt_config_error ce;
+	const char *cfg_path = CONFIG_SITE_CONFIG_PATH, *user = "kyoten";
+	char msg[768];
+	int c;
+
+	kt_prog = "kyoten-agent";
+	a.sock = CONFIG_CTL_SOCKET_PATH;
+	a.qdir = "/var/lib/kyoten/agent";
+	a.interval_s = 10;
+	a.backoff = 1;
+	while ((c = getopt(argc, argv, "c:s:q:i:u:h")) != -1) {
+		switch (c) {
+		case 'c': cfg_path = optarg; break;
+		case 's': a.sock = optarg; break;
+		case 'q': a.qdir = optarg; break;
+		case 'u': user = optarg; break;
+		case 'i':
+			a.interval_s = (unsigned)strtoul(optarg, NULL, 10);
+			if (a.interval_s < 1 || a.interval_s > 3600)
+				return die("-i %s: the interval is 1 to 3600 seconds", optarg), 2;
+			break;
+		default:
+			fputs("usage: kyoten-agent [-c SITE.yaml] [-s SOCKET] [-q QUEUE-DIR] "
+			      "[-i SECONDS] [-u USER]\n", c == 'h' ? stdout : stderr);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (kt_config_load(cfg_path, &kt_board_ports, &a.cfg, &ce))
+		return die("%s", kt_config_error_str(&ce, msg, sizeof(msg)));
+	if (!a.cfg.management.enabled)
+		return die("%s has no management section: nothing to connect to", cfg_path);
+	if (!(a.ca = slurp(a.cfg.management.ca, &a.ca_len)) ||
+	    !(a.crt = slurp(a.cfg.management.certificate, &a.crt_len)) ||
+	    !(a.key = slurp(a.cfg.management.key, &a.key_len)))
+		return 1;
+	if (kt_evq_open(&a.q, a.qdir, QUEUE_MAX))
+		return die("%s", a.q.err);
+	if (drop_to(user, a.qdir))
+		return 1;
+	cursor_load(&a);
+	snprintf(a.topic_state, sizeof(a.topic_state), "kyoten/site/%s/state", a.cfg.site_id);
+	snprintf(a.topic_tele, sizeof(a.topic_tele), "kyoten/site/%s/telemetry", a.cfg.site_id);
+	snprintf(a.topic_event, sizeof(a.topic_event), "kyoten/site/%s/event", a.cfg.site_id);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	fprintf(stderr, "kyoten-agent: site %s, broker %s:%u, queue %s (%zu waiting)\n",
+		a.cfg.site_id, a.cfg.management.broker_host, a.cfg.management.broker_port,
+		a.qdir, kt_evq_count(&a.q));
+	while (!stopping) {
+		struct kt_mqttc_msg m;
+		char err[512];
+		int r;
+
+		if (!a.m)
+			try_connect(&a);
+		tick(&a);
+		if (!a.m) {
+			sleep(1);
+			continue;
+		}
+		/* Up to a second for the broker (commands, keep-alive). */
+		r = kt_mqttc_next(a.m, &m, 1000, err, sizeof(err));
+		if (r && r != -ETIMEDOUT)
+			disconnect(&a, err);
+	}
+	if (a.m) {
+		/* A clean stop says so; only a lost connection sends the will. */
+		char err[256];
+
+		kt_mqttc_publish(a.m, a.topic_state, "stopped", 7, 1, true, err, sizeof(err));
+		kt_mqttc_close(a.m, false);
+	}
+	kt_evq_close(&a.q);
+	kt_wipe(a.key, a.key_len);
+	fprintf(stderr, "kyoten-agent: stopped (%llu events sent, %llu queued, %llu "
+		"connections)\n", (unsigned long long)a.sent, (unsigned long long)a.queued,
+		(unsigned long long)a.connects);
+	return 0;
+}

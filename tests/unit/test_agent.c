@@ -1,0 +1,189 @@
+/* The management agent's parts: the on-disk event queue
+ * (firmware/evqueue.c: order, persistence across a restart, the oldest
+ * folded into a summary when full and the summary sent first, a torn
+ * write ignored) and the annex fields of events (firmware/annex.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "annex.h"
+#include "evqueue.h"
+#include "unit.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/kt-evq.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void push(struct kt_evq *q, int i, const char *cls)
+{
+	char ev[128];
+	int n = snprintf(ev, sizeof(ev), "{\"id\":\"e%d\",\"time\":\"t%03d\",\"class\":\"%s\"}",
+			 i, i, cls);
+
+	assert_int_equal(kt_evq_push(q, ev, (size_t)n), 0);
+}
+
+static int peek_id(struct kt_evq *q, uint64_t *num)
+{
+	char *json;
+	json_t *j;
+	int id = -1;
+
+	if (kt_evq_peek(q, &json, num))
+		return -2;
+	j = json_loads(json, 0, NULL);
+	free(json);
+	if (json_string_value(json_object_get(j, "id")))
+		id = atoi(json_string_value(json_object_get(j, "id")) + 1);
+	json_decref(j);
+	return id;		/* -1: the summary */
+}
+
+static void test_queue(void **state)
+{
+	struct kt_evq q;
+	uint64_t num;
+	char tmp[128];
+	int fd;
+
+	(void)state;
+	assert_int_equal(kt_evq_open(&q, dir, 5), 0);
+	assert_int_equal(peek_id(&q, &num), -2);
+	for (int i = 1; i <= 3; i++)
+		push(&q, i, "communications");
+	assert_int_equal(kt_evq_count(&q), 3);
+	/* Oldest first; an event stays until it is popped. */
+	assert_int_equal(peek_id(&q, &num), 1);
+	assert_int_equal(peek_id(&q, &num), 1);
+	assert_int_equal(kt_evq_pop(&q, num), 0);
+	assert_int_equal(peek_id(&q, &num), 2);
+	kt_evq_close(&q);
+
+	/* A restart (or a power cut) keeps what was queued; a write torn
+	 * before its rename is not an event. */
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"id\":", 6), 6);
+	close(fd);
+	assert_int_equal(kt_evq_open(&q, dir, 5), 0);
+	assert_int_equal(kt_evq_count(&q), 2);
+	assert_int_equal(peek_id(&q, &num), 2);
+
+	/* Full: the oldest go into the summary, which comes out first. */
+	for (int i = 4; i <= 10; i++)
+		push(&q, i, i % 2 ? "equipment" : "communications");
+	assert_int_equal(kt_evq_count(&q), 5 + 1);
+	assert_int_equal(peek_id(&q, &num), -1);
+	{
+		char *json;
+		json_t *j;
+
+		assert_int_equal(kt_evq_peek(&q, &json, &num), 0);
+		j = json_loads(json, 0, NULL);
+		free(json);
+		assert_string_equal(json_string_value(json_object_get(j, "code")),
+				    "KT-EVENTS-SUMMARISED");
+		/* 2, 3, 4, 5 folded: three communications, one equipment. */
+		assert_int_equal(json_integer_value(json_object_get(j, "summarised")), 4);
+		assert_string_equal(json_string_value(json_object_get(j, "first")), "t002");
+		assert_string_equal(json_string_value(json_object_get(j, "last")), "t005");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "classes"),
+								    "equipment")), 1);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "classes"),
+								    "communications")), 3);
+		json_decref(j);
+	}
+	assert_int_equal(kt_evq_pop(&q, 0), 0);
+	for (int want = 6; want <= 10; want++) {
+		assert_int_equal(peek_id(&q, &num), want);
+		assert_int_equal(kt_evq_pop(&q, num), 0);
+	}
+	assert_int_equal(peek_id(&q, &num), -2);
+	assert_int_equal(kt_evq_count(&q), 0);
+	kt_evq_close(&q);
+}
+
+static void entry(struct kt_log_entry *e, int sev, const char *msgid, const char *text)
+{
+	memset(e, 0, sizeof(*e));
+	e->time_us = 1796215313123456LL;
+	e->seq = 42;
+	e->severity = (uint8_t)sev;
+	snprintf(e->proc, sizeof(e->proc), "parent");
+	snprintf(e->module, sizeof(e->module), "tunnels");
+	snprintf(e->msgid, sizeof(e->msgid), "%s", msgid);
+	snprintf(e->text, sizeof(e->text), "%s", text);
+}
+
+static void test_annex(void **state)
+{
+	struct kt_log_entry e;
+	struct kt_annex a;
+	json_t *j;
+
+	(void)state;
+	entry(&e, LOG_WARNING, "PATH_DOWN", "path kt-h1-l1 to hub1 over line closed is down: "
+	      "BFD timeout");
+	assert_true(kt_annex_classify(&e, &a));
+	assert_int_equal(a.class, KT_ANNEX_COMMUNICATIONS);
+	assert_true(a.alert);
+	j = kt_annex_event(&e, &a, "site1", "TKY-0001", "1796215313-42");
+	assert_string_equal(json_string_value(json_object_get(j, "class")), "communications");
+	assert_string_equal(json_string_value(json_object_get(j, "device-number")), "TKY-0001");
+	assert_string_equal(json_string_value(json_object_get(j, "time")),
+			    "2026-12-02T12:41:53.123Z");
+	assert_string_equal(json_string_value(json_object_get(j, "location")),
+			    "parent/tunnels/kt-h1-l1");
+	assert_string_equal(json_string_value(json_object_get(j, "code")), "KT-PATH_DOWN");
+	assert_string_equal(json_string_value(json_object_get(j, "cause")), "tunnel path");
+	json_decref(j);
+
+	entry(&e, LOG_NOTICE, "PATH_UP", "path kt-h1-l1 to hub1 is up (BFD)");
+	assert_true(kt_annex_classify(&e, &a));
+	assert_true(a.recovery);
+	assert_false(a.alert);
+	entry(&e, LOG_ERR, "ENGINE_EXIT", "the engine exited");
+	assert_true(kt_annex_classify(&e, &a));
+	assert_int_equal(a.class, KT_ANNEX_EQUIPMENT);
+	/* Unknown ids: warnings and worse are events of class other, the
+	 * rest not events at all. */
+	entry(&e, LOG_WARNING, "SOMETHING_ODD", "odd");
+	assert_true(kt_annex_classify(&e, &a));
+	assert_int_equal(a.class, KT_ANNEX_OTHER);
+	entry(&e, LOG_INFO, "TUNNEL_STATS", "counters");
+	assert_false(kt_annex_classify(&e, &a));
+	assert_int_equal(kt_annex_class_parse("power"), KT_ANNEX_POWER);
+	assert_int_equal(kt_annex_class_parse("fire"), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
+		cmocka_unit_test(test_annex),
+	};
+
+	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
+}

@@ -18,7 +18,18 @@
 
 #include "fileio.h"
 
+/* A PUBLISH that came while we waited for an acknowledgement, kept for
+ * kt_mqttc_next. */
+struct held {
+	struct held *next;
+	struct kt_mqttc_msg m;
+	uint8_t data[];
+};
+
 struct kt_mqttc {
+	struct held *held, **held_tail;
+	size_t n_held;
+	uint8_t *last;			/* the payload kt_mqttc_next handed out */
 	WOLFSSL_CTX *ctx;
 	WOLFSSL *ssl;
 	int fd;
@@ -233,6 +244,13 @@ void kt_mqttc_close(struct kt_mqttc *c, bool abrupt)
 	wolfSSL_CTX_free(c->ctx);
 	if (c->fd >= 0)
 		close(c->fd);
+	while (c->held) {
+		struct held *h = c->held;
+
+		c->held = h->next;
+		free(h);
+	}
+	free(c->last);
 	free(c->rx);
 	free(c);
 }
@@ -254,6 +272,7 @@ int kt_mqttc_open(struct kt_mqttc **out, const struct kt_mqttc_opts *o,
 	c->fd = -1;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
 	c->next_id = 1;
+	c->held_tail = &c->held;
 	c->keepalive_ms = (uint64_t)o->keepalive_s * 1000;
 	wolfSSL_Init();
 	r = -EINVAL;
@@ -332,8 +351,51 @@ static uint16_t new_id(struct kt_mqttc *c)
 	return id;
 }
 
+/* Acknowledges a QoS 1 PUBLISH (4.3.2: once it is ours). */
+static int ack_publish(struct kt_mqttc *c, const struct kt_mqtt_packet *p, char *err,
+		       size_t errlen)
+{
+	uint8_t ack[4];
+
+	if (!p->qos)
+		return 0;
+	if (kt_mqtt_puback(ack, sizeof(ack), p->id) != 4)
+		return -EIO;
+	return send_all(c, ack, 4, err, errlen);
+}
+
+/* Keeps a PUBLISH that arrived while we waited for something else; at
+ * most 1,000 (a broker that floods is taken as a broken one). */
+static int hold(struct kt_mqttc *c, const struct kt_mqtt_packet *p, char *err, size_t errlen)
+{
+	struct held *h;
+	int r;
+
+	if (c->n_held >= 1000)
+		return kt_errf(err, errlen, -ENOBUFS, "more than 1000 messages while "
+			       "waiting for an acknowledgement");
+	if (!(h = malloc(sizeof(*h) + p->payload_len + 1)))
+		return kt_errf(err, errlen, -ENOMEM, "out of memory");
+	memset(&h->m, 0, sizeof(h->m));
+	memcpy(h->m.topic, p->topic, p->topic_len);
+	memcpy(h->data, p->payload, p->payload_len);
+	h->m.payload = h->data;
+	h->m.len = p->payload_len;
+	h->m.qos = p->qos;
+	h->m.retain = p->retain;
+	h->next = NULL;
+	if ((r = ack_publish(c, p, err, errlen))) {
+		free(h);
+		return r;
+	}
+	*c->held_tail = h;
+	c->held_tail = &h->next;
+	c->n_held++;
+	return 0;
+}
+
 /* Waits for the acknowledgement of type `want` for id; a PUBLISH that
- * arrives meanwhile is dropped (these tools ask one thing at a time). */
+ * arrives meanwhile is kept for kt_mqttc_next. */
 static int await_ack(struct kt_mqttc *c, enum kt_mqtt_type want, uint16_t id,
 		     struct kt_mqtt_packet *p, char *err, size_t errlen)
 {
@@ -345,6 +407,8 @@ static int await_ack(struct kt_mqttc *c, enum kt_mqtt_type want, uint16_t id,
 			return r;
 		if (p->type == want && p->id == id)
 			return 0;
+		if (p->type == KT_MQTT_PUBLISH && (r = hold(c, p, err, errlen)))
+			return r;
 	}
 }
 
@@ -396,6 +460,19 @@ int kt_mqttc_next(struct kt_mqttc *c, struct kt_mqttc_msg *m, unsigned timeout_m
 	uint8_t ack[4];
 	int r;
 
+	free(c->last);
+	c->last = NULL;
+	if (c->held) {
+		struct held *h = c->held;
+
+		if (!(c->held = h->next))
+			c->held_tail = &c->held;
+		c->n_held--;
+		*m = h->m;
+		/* Freed at the next call, as the payload promises. */
+		c->last = (uint8_t *)h;
+		return 0;
+	}
 	for (;;) {
 		/* A PINGREQ every half keep-alive while we wait, so that a
 		 * long wait is not taken for a dead client (3.1.2.10). */
@@ -412,9 +489,8 @@ int kt_mqttc_next(struct kt_mqttc *c, struct kt_mqttc_msg *m, unsigned timeout_m
 			return r;
 		if (p.type != KT_MQTT_PUBLISH)
 			continue;
-		if (p.qos && (kt_mqtt_puback(ack, sizeof(ack), p.id) != 4 ||
-			      (r = send_all(c, ack, 4, err, errlen))))
-			return r ? r : -EIO;
+		if ((r = ack_publish(c, &p, err, errlen)))
+			return r;
 		memcpy(m->topic, p.topic, p.topic_len);
 		m->topic[p.topic_len] = '\0';
 		m->payload = (uint8_t *)p.payload;

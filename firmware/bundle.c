@@ -360,6 +360,7 @@ int kt_bundle_open(const uint8_t *buf, size_t len, const char *passphrase,
 				     buf + len - KT_BUNDLE_TAG, KT_BUNDLE_TAG, buf,
 				     (word32)b->head.len);
 	wc_AesFree(&aes);
+	kt_wipe(&aes, sizeof(aes));	/* its key schedule holds the key */
 	if (r)
 		r = kt_errf(err, errlen, -EKEYREJECTED, "the passphrase is wrong, "
 			    "or the bundle was changed after it was made (its seal "
@@ -470,6 +471,7 @@ int kt_bundle_seal(struct kt_bundle *b, const char *passphrase,
 		r = 0;
 	}
 	wc_AesFree(&aes);
+	kt_wipe(&aes, sizeof(aes));	/* its key schedule holds the key */
 out:
 	kt_wipe(key, sizeof(key));
 	if (body) {

@@ -108,7 +108,7 @@ void kt_evq_close(struct kt_evq *q)
 /* The oldest event into the summary, then gone. */
 static int fold_oldest(struct kt_evq *q)
 {
-	char name[32], *text, *sum;
+	char name[32], *text = NULL, *sum;
 	json_t *ev, *s;
 	const char *t, *cls;
 	int r;

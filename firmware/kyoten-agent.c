@@ -124,6 +124,34 @@ static void cursor_load(struct agent *a)
 
 /* --- from kyotend --- */
 
+/* kyotend logged more since the last look than it still keeps: say so,
+ * so that what was missed is not missed silently. */
+static void queue_gap(struct agent *a, uint32_t from, uint32_t to)
+{
+	char detail[160], id[48], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	json_t *ev;
+	char *text;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(detail, sizeof(detail), "log entries %u to %u of kyotend were not read "
+		 "in time and may have held events (kyotenctl log on the box has them)",
+		 from, to);
+	snprintf(id, sizeof(id), "%lld-gap-%u", (long long)a->started, from);
+	ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}",
+		       "id", id, "site", a->cfg.site_id, "device-number",
+		       a->cfg.device_number, "time", when, "class", "other", "location",
+		       "agent", "cause", "event queue", "code", "KT-EVENTS-MISSED",
+		       "severity", "warning", "detail", detail, "alert", 0, "recovery", 0);
+	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (text && !kt_evq_push(&a->q, text, strlen(text)))
+		a->queued++;
+	free(text);
+}
+
 /* New log entries that are events, into the queue. */
 static void poll_events(struct agent *a, int64_t started)
 {
@@ -134,6 +162,10 @@ static void poll_events(struct agent *a, int64_t started)
 	/* The newest 256: a second never brings more. */
 	if (kt_ctl_call(a->sock, KT_CTL_LOG, 256, NULL, -1, &j, err, sizeof(err)))
 		return;
+	int64_t was_started = a->started;
+	uint32_t was_seq = a->seq;
+	bool first = true;
+
 	if (started != a->started) {
 		/* kyotend restarted: its log numbers start again. */
 		a->started = started;
@@ -148,6 +180,9 @@ static void poll_events(struct agent *a, int64_t started)
 
 		if (seq <= a->seq)
 			continue;
+		if (first && a->seq && seq > a->seq + 1)
+			queue_gap(a, a->seq + 1, seq - 1);
+		first = false;
 		le.seq = seq;
 		le.time_us = json_integer_value(json_object_get(e, "time-us"));
 		le.severity = (uint8_t)kt_log_severity_parse(
@@ -171,7 +206,10 @@ static void poll_events(struct agent *a, int64_t started)
 		free(text);
 	}
 	json_decref(j);
-	cursor_save(a);
+	/* On the disk only when it moved: a box's flash is not written
+	 * every second for nothing. */
+	if (a->started != was_started || a->seq != was_seq)
+		cursor_save(a);
 }
 
 /* The telemetry message from kyotend's status. */
@@ -282,7 +320,7 @@ static void drain(struct agent *a)
 	char err[512], *json;
 	uint64_t num;
 
-	while (a->m && !kt_evq_peek(&a->q, &json, &num)) {
+	while (a->m && !stopping && !kt_evq_peek(&a->q, &json, &num)) {
 		int r = kt_mqttc_publish(a->m, a->topic_event, json, strlen(json), 1, false,
 					 err, sizeof(err));
 
@@ -291,8 +329,13 @@ static void drain(struct agent *a)
 			disconnect(a, err);
 			return;
 		}
-		kt_evq_pop(&a->q, num);
 		a->sent++;
+		/* Sent but not removable (a read-only disk): stop here rather
+		 * than send it again and again; the next tick tries anew. */
+		if ((r = kt_evq_pop(&a->q, num))) {
+			fprintf(stderr, "kyoten-agent: the event queue: %s\n", strerror(-r));
+			return;
+		}
 	}
 }
 

@@ -215,6 +215,20 @@ static const char *file_text(const struct kt_bundle *b, const char *name, size_t
 	return f ? (const char *)f->data : NULL;
 }
 
+/* The first line of a file from a bundle (which ends with no NUL),
+ * into out; false if it does not fit. */
+static bool first_line(const char *data, size_t len, char *out, size_t cap)
+{
+	const char *nl = memchr(data, '\n', len);
+	size_t n = nl ? (size_t)(nl - data) : len;
+
+	if (n >= cap)
+		return false;
+	memcpy(out, data, n);
+	out[n] = '\0';
+	return true;
+}
+
 static int expect_path(const char *field, const char *value, const char *root,
 		       const char *file)
 {
@@ -325,9 +339,8 @@ static int check_bundle(const struct kt_bundle *b, const struct check *c)
 		if (expect_path("tunnel.private-key", cfg.tunnel.private_key, c->root,
 				"tunnel.key"))
 			return 1;
-		snprintf(text, sizeof(text), "%.*s", (int)strcspn(tkey, "\n"), tkey);
-		bad = tl >= sizeof(text) || !s || kt_key_decode(text, priv, sizeof(priv)) ||
-		      s->pubkey(priv, pub);
+		bad = !first_line(tkey, tl, text, sizeof(text)) || !s ||
+		      kt_key_decode(text, priv, sizeof(priv)) || s->pubkey(priv, pub);
 		kt_wipe(priv, sizeof(priv));
 		kt_wipe(text, sizeof(text));
 		if (bad)
@@ -356,8 +369,7 @@ static int check_bundle(const struct kt_bundle *b, const struct check *c)
 		if (kt_pki_check_identity(ca, cal, crt, cl, key, kl, h->site, msg,
 					  sizeof(msg)))
 			return die("the management certificate: %s", msg);
-		snprintf(text, sizeof(text), "%.*s", (int)strcspn(pol, "\n"), pol);
-		if (pl >= sizeof(text) || kt_key_decode(text, pk, sizeof(pk)))
+		if (!first_line(pol, pl, text, sizeof(text)) || kt_key_decode(text, pk, sizeof(pk)))
 			return die("the bundle's policy.pub is not an Ed25519 public key");
 	}
 	return 0;
@@ -661,6 +673,24 @@ static int read_spare(const char *root, struct spare *sp)
 	return r;
 }
 
+/* Whether the bundle's file `name` is byte for byte the one in root. */
+static bool same_as_installed(const struct kt_bundle *b, const char *root,
+			      const char *name)
+{
+	const struct kt_bundle_file *f = kt_bundle_find(b, name);
+	char path[KT_PATH_MAX + 32];
+	uint8_t *mine;
+	size_t len;
+	bool same;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	if (!f || kt_read_file(path, 65536, &mine, &len))
+		return false;
+	same = len == f->len && !memcmp(mine, f->data, len);
+	free(mine);
+	return same;
+}
+
 /* One delivery from the NOC: "KYTNSPR1", the sealed passphrase's length
  * (2 bytes), the sealed passphrase, the bundle. Checked all through
  * before anything is installed; a refusal leaves the spare waiting. */
@@ -686,6 +716,13 @@ static int take_delivery(struct spare *sp, const uint8_t *m, size_t len,
 		return die("the delivered bundle: %s", err);
 	if (b.head.type != KT_BUNDLE_SITE)
 		r = die("the delivered bundle is not a site's");
+	else if (!same_as_installed(&b, chk->root, "ca.crt") ||
+		 !same_as_installed(&b, chk->root, "policy.pub"))
+		/* Anyone may seal a passphrase for this spare (its certificate
+		 * is public): what ties a delivery to the NOC is that it names
+		 * the CA and policy key the spare was given in stock. */
+		r = die("the delivered bundle's CA or policy key is not the one this "
+			"spare was given: not from its NOC");
 	else
 		r = check_bundle(&b, chk);
 	if (!r) {
@@ -729,6 +766,9 @@ static int fetch(const struct check *given, unsigned timeout_s, bool no_dhcp)
 				ifname ? ifname : sp.e.port);
 		} else if (kt_mqttc_open(&m, &o, err, sizeof(err)) ||
 			   kt_mqttc_subscribe(m, topic, 1, &granted, err, sizeof(err)) ||
+			   (granted == 0x80 && snprintf(err, sizeof(err), "the broker refuses "
+							 "this spare the topic %s (its ACL)",
+							 topic) > 0) ||
 			   kt_mqttc_publish(m, state, "waiting", 7, 1, false, err, sizeof(err))) {
 			fprintf(stderr, "kyoten-provision: the broker: %s\n", err);
 		} else {

@@ -28,13 +28,15 @@ struct held {
 
 struct kt_mqttc {
 	struct held *held, **held_tail;
-	size_t n_held;
+	size_t n_held, held_bytes;
 	uint8_t *last;			/* the payload kt_mqttc_next handed out */
 	WOLFSSL_CTX *ctx;
 	WOLFSSL *ssl;
 	int fd;
 	unsigned timeout_ms;
 	uint64_t keepalive_ms;
+	uint64_t last_tx;		/* when we last sent anything */
+	uint64_t ping_sent;		/* a PINGREQ unanswered since then, or 0 */
 	uint16_t next_id;
 	uint8_t *rx;
 	size_t rx_len, rx_cap, consumed;
@@ -163,7 +165,10 @@ static int send_all(struct kt_mqttc *c, const uint8_t *b, size_t n, char *err,
 {
 	int r = wolfSSL_write(c->ssl, b, (int)n);
 
-	return r == (int)n ? 0 : tls_fail(c, r, "sending", err, errlen);
+	if (r != (int)n)
+		return tls_fail(c, r, "sending", err, errlen);
+	c->last_tx = now_ms();
+	return 0;
 }
 
 /* The next whole packet from the broker into *p; -ETIMEDOUT when none
@@ -188,6 +193,8 @@ static int recv_packet(struct kt_mqttc *c, struct kt_mqtt_packet *p, uint64_t de
 		if (r > 0) {
 			c->consumed = (size_t)r;
 			c->stats.rx_packets++;
+			if (p->type == KT_MQTT_PINGRESP)
+				c->ping_sent = 0;
 			return 0;
 		}
 		if (r < 0) {
@@ -371,9 +378,10 @@ static int hold(struct kt_mqttc *c, const struct kt_mqtt_packet *p, char *err, s
 	struct held *h;
 	int r;
 
-	if (c->n_held >= 1000)
-		return kt_errf(err, errlen, -ENOBUFS, "more than 1000 messages while "
-			       "waiting for an acknowledgement");
+	if (c->held_bytes + p->payload_len > KT_MQTTC_MAX_HELD)
+		return kt_errf(err, errlen, -ENOBUFS, "more than %u bytes of messages "
+			       "while waiting for an acknowledgement",
+			       (unsigned)KT_MQTTC_MAX_HELD);
 	if (!(h = malloc(sizeof(*h) + p->payload_len + 1)))
 		return kt_errf(err, errlen, -ENOMEM, "out of memory");
 	memset(&h->m, 0, sizeof(h->m));
@@ -391,6 +399,7 @@ static int hold(struct kt_mqttc *c, const struct kt_mqtt_packet *p, char *err, s
 	*c->held_tail = h;
 	c->held_tail = &h->next;
 	c->n_held++;
+	c->held_bytes += p->payload_len;
 	return 0;
 }
 
@@ -468,23 +477,38 @@ int kt_mqttc_next(struct kt_mqttc *c, struct kt_mqttc_msg *m, unsigned timeout_m
 		if (!(c->held = h->next))
 			c->held_tail = &c->held;
 		c->n_held--;
+		c->held_bytes -= h->m.len;
 		*m = h->m;
 		/* Freed at the next call, as the payload promises. */
 		c->last = (uint8_t *)h;
 		return 0;
 	}
 	for (;;) {
-		/* A PINGREQ every half keep-alive while we wait, so that a
-		 * long wait is not taken for a dead client (3.1.2.10). */
-		uint64_t ping = c->keepalive_ms ? now_ms() + c->keepalive_ms / 2 : deadline;
+		/* A PINGREQ when nothing was sent for half the keep-alive,
+		 * however the caller waits, so that the broker never takes us
+		 * for dead (3.1.2.10); no PINGRESP within the keep-alive means
+		 * the connection is: a half-open one is found this way. */
+		uint64_t now = now_ms(), due = deadline;
 
-		r = recv_packet(c, &p, ping < deadline ? ping : deadline, err, errlen);
-		if (r == -ETIMEDOUT && ping < deadline) {
-			if (kt_mqtt_simple(ack, sizeof(ack), KT_MQTT_PINGREQ) != 2 ||
-			    (r = send_all(c, ack, 2, err, errlen)))
-				return r ? r : -EIO;
-			continue;
+		if (c->keepalive_ms) {
+			if (c->ping_sent && now - c->ping_sent >= c->keepalive_ms)
+				return kt_errf(err, errlen, -ETIMEDOUT, "no PINGRESP from "
+					       "the broker within the keep-alive");
+			if (!c->ping_sent && now - c->last_tx >= c->keepalive_ms / 2) {
+				if (kt_mqtt_simple(ack, sizeof(ack), KT_MQTT_PINGREQ) != 2)
+					return -EIO;
+				if ((r = send_all(c, ack, 2, err, errlen)))
+					return r;
+				c->ping_sent = c->last_tx;
+			}
+			due = c->ping_sent ? c->ping_sent + c->keepalive_ms
+					   : c->last_tx + c->keepalive_ms / 2;
+			if (due > deadline)
+				due = deadline;
 		}
+		r = recv_packet(c, &p, due, err, errlen);
+		if (r == -ETIMEDOUT && due < deadline)
+			continue;
 		if (r)
 			return r;
 		if (p.type != KT_MQTT_PUBLISH)

@@ -15,6 +15,9 @@
 #include "mqtt.h"
 
 #define KT_MQTTC_MAX_PACKET (1024u * 1024)	/* what we accept from the broker */
+/* Messages kept while waiting for an acknowledgement (retained ones of a
+ * whole fleet, for kyoten-noc status): at most this many bytes. */
+#define KT_MQTTC_MAX_HELD (64u * 1024 * 1024)
 
 struct kt_mqttc_opts {
 	const char *host;		/* DNS name or address, as dialled */
@@ -41,7 +44,7 @@ int kt_mqttc_open(struct kt_mqttc **out, const struct kt_mqttc_opts *o,
 int kt_mqttc_publish(struct kt_mqttc *c, const char *topic, const void *msg,
 		     size_t len, int qos, bool retain, char *err, size_t errlen);
 /* Subscribes to one filter; *granted gets the broker's answer (0, 1 or
- * 0x80 refused). */
+ * 0x80 refused). Messages that arrive meanwhile wait for kt_mqttc_next. */
 int kt_mqttc_subscribe(struct kt_mqttc *c, const char *filter, int qos,
 		       uint8_t *granted, char *err, size_t errlen);
 
@@ -54,7 +57,9 @@ struct kt_mqttc_msg {
 };
 
 /* The next message (PUBACK sent for QoS 1); -ETIMEDOUT after timeout_ms
- * with nothing. */
+ * with nothing. Keeps the connection alive meanwhile (PINGREQ after half
+ * the keep-alive without sending) and fails when the broker stops
+ * answering them. */
 int kt_mqttc_next(struct kt_mqttc *c, struct kt_mqttc_msg *m, unsigned timeout_ms,
 		  char *err, size_t errlen);
 /* DISCONNECT (unless abrupt: then the will is published), close, free. */

@@ -302,6 +302,7 @@ int kt_pki_wrap(const char *cert_pem, size_t cert_len, const uint8_t *msg,
 				      out + 77 + len, 16, out, 65))
 			r = 0;
 		wc_AesFree(&aes);
+		kt_wipe(&aes, sizeof(aes));	/* its key schedule */
 	}
 	if (r)
 		kt_errf(err, errlen, r, "sealing failed");
@@ -337,7 +338,10 @@ int kt_pki_unwrap(const char *key_pem, size_t key_len, const uint8_t *in,
 		r = kt_errf(err, errlen, -EBADMSG, "this box's key does not load");
 		goto out;
 	}
+	/* The point must be on the curve: a crafted one would otherwise
+	 * leak the box's key bit by bit (an invalid-curve attack). */
 	if (wc_ecc_import_x963_ex(in, 65, &eph, ECC_SECP256R1) ||
+	    wc_ecc_check_key(&eph) ||
 	    wc_ecc_set_rng(&mine, &rng) ||
 	    wc_ecc_shared_secret(&mine, &eph, secret, &slen) ||
 	    wrap_key(secret, slen, in, key)) {
@@ -353,6 +357,7 @@ int kt_pki_unwrap(const char *key_pem, size_t key_len, const uint8_t *in,
 			r = 0;
 		}
 		wc_AesFree(&aes);
+		kt_wipe(&aes, sizeof(aes));	/* its key schedule */
 	}
 	if (r)
 		kt_errf(err, errlen, r, "the secret was not sealed for this box, or "

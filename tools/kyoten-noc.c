@@ -315,6 +315,11 @@ static int broker_init(int argc, char **argv)
 	if (strlen(host) > 63 || strspn(host, "abcdefghijklmnopqrstuvwxyz"
 					"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(host))
 		return die("--host '%s' is not a host name or address", host);
+	/* One CA issues every name: the broker's must be no client's. */
+	if (!strcmp(host, "noc") || kt_yw_is_name(host))
+		return die("--host '%s' could be a client's name (a site ID, or the NOC "
+			   "tools' \"noc\"): give the broker's DNS name (with a dot) or "
+			   "address", host);
 	path_in(dir, sizeof(dir), noc_dir, "broker");
 	path_in(noc, sizeof(noc), noc_dir, "noc");
 	if (mkdir(dir, 0700))
@@ -344,7 +349,9 @@ static int broker_init(int argc, char **argv)
 		"# Written by kyoten-noc broker init: mosquitto -c %s\n"
 		"per_listener_settings false\n"
 		"allow_anonymous false\n"
-		"persistence false\n"
+		"persistence true\n"
+		"persistence_location %s/\n"
+		"autosave_interval 60\n"
 		"log_dest stderr\n"
 		"log_type error\n"
 		"log_type warning\n"
@@ -357,7 +364,7 @@ static int broker_init(int argc, char **argv)
 		"keyfile %s/server.key\n"
 		"require_certificate true\n"
 		"use_identity_as_username true\n"
-		"acl_file %s/acl\n", path, port, listen_on ? " " : "",
+		"acl_file %s/acl\n", path, dir, port, listen_on ? " " : "",
 		listen_on ? listen_on : "", dir, dir, dir, dir) < 0 || fclose(f))
 		return die("%s: %s", path, strerror(errno));
 	if (copy_ca(dir) || give_to_broker(dir))
@@ -867,6 +874,8 @@ static int spare_assign(int argc, char **argv)
 	}
 	is.serial = argv[optind];
 	is.site = argv[optind + 1];
+	if (!kt_yw_is_name(is.site))
+		return die("'%s' is not a site ID", is.site);
 	if (serial_ok(is.serial) || read_broker(host, sizeof(host), &port))
 		return 1;
 	spare_id(is.serial, id);
@@ -1121,7 +1130,7 @@ static int fleet_watch(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *site = "+", *cls = NULL;
-	unsigned count = 0, timeout_s = 0, got = 0, dups = 0;
+	unsigned count = 0, timeout_s = 0, got = 0, dups = 0, refused = 0;
 	bool as_json = false;
 	char topic[128], err[512], path[4200], client[64];
 	json_t *seen = json_object();
@@ -1166,6 +1175,7 @@ static int fleet_watch(int argc, char **argv)
 	end = timeout_s ? time(NULL) + timeout_s : 0;
 	while (!count || got < count) {
 		struct kt_mqttc_msg msg;
+		char from[KT_NAME_MAX], key[KT_NAME_MAX + 64], *line;
 		json_t *ev;
 		const char *id, *ec;
 		unsigned wait = end ? (unsigned)(end > time(NULL) ? end - time(NULL) : 0) * 1000 :
@@ -1181,20 +1191,28 @@ static int fleet_watch(int argc, char **argv)
 		ev = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
 		id = json_string_value(json_object_get(ev, "id"));
 		ec = json_string_value(json_object_get(ev, "class"));
-		if (!ev) {
-			fprintf(stderr, "kyoten-noc: %s: a message that is not JSON (%zu bytes)\n",
-				msg.topic, msg.len);
+		if (!ev || !topic_site(msg.topic, from) ||
+		    strcmp(json_string_value(json_object_get(ev, "site")) ?: "", from)) {
+			/* The ACL lets a box publish under its own name only:
+			 * an event must say the same site its topic does. */
+			fprintf(stderr, "kyoten-noc: %s: refused: %s (%zu bytes)\n", msg.topic,
+				ev ? "its site is not the topic's" : "not JSON", msg.len);
+			json_decref(ev);
+			refused++;
 			continue;
 		}
-		if (id && json_object_get(seen, id)) {
+		snprintf(key, sizeof(key), "%s/%s", from, id ? id : "");
+		if (id && json_object_get(seen, key)) {
 			dups++;
 			json_decref(ev);
 			continue;
 		}
 		if (id)
-			json_object_set_new(seen, id, json_true());
+			json_object_set_new(seen, key, json_true());
 		/* Recorded whatever the filter: the NOC's history is whole. */
-		fprintf(log, "%.*s\n", (int)msg.len, msg.payload);
+		line = json_dumps(ev, JSON_COMPACT);
+		fprintf(log, "%s\n", line ? line : "{}");
+		free(line);
 		fflush(log);
 		if (!cls || (ec && !strcmp(ec, cls))) {
 			got++;
@@ -1217,6 +1235,8 @@ static int fleet_watch(int argc, char **argv)
 	json_decref(seen);
 	if (dups)
 		fprintf(stderr, "kyoten-noc: %u events delivered twice were shown once\n", dups);
+	if (refused)
+		fprintf(stderr, "kyoten-noc: %u messages refused\n", refused);
 	return count && got < count ? 1 : 0;
 }
 

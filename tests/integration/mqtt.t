@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "1..11"
+echo "1..12"
 
 # The broker drops to its own user: it must be able to pass through.
 chmod 711 "$dir"
@@ -195,3 +195,8 @@ mq noc pub kyoten/site/site2/cmd/policy 'generation 7' -q 1 -r >/dev/null 2>&1
 mq site2 -t 3000 sub 'kyoten/site/site2/cmd/#' -q 1 -n 1 >"$dir/late" 2>&1
 ok "a retained NOC message reaches a site that subscribes after it was sent" \
 	grep -qx "kyoten/site/site2/cmd/policy generation 7 (retained)" "$dir/late"
+
+ok "an idle box keeps its connection: with a 2 s keep-alive it pings, and the broker keeps it for 7 s" bash -c '
+	"$@" >"$0/o" 2>&1 && ! grep -q "site1-idle.*exceeded timeout\|site1-idle.*closed" "$0/broker.log"' "$dir" \
+	ip netns exec "$NS" "$BUILD/tests/interop/kymqtt" -H 127.0.0.1 -p $PORT -C "$dir/noc/ca/ca.crt" \
+	-c "$dir/site1/etc/mgmt.crt" -k "$dir/site1/etc/mgmt.key" -i site1-idle -K 2 idle 7

@@ -8,11 +8,16 @@
  *                                     "TOPIC MESSAGE" (-x: then drop the
  *                                     connection without DISCONNECT)
  *   hold SECONDS                      stay connected, then drop abruptly
+ *   idle SECONDS                      wait for messages that do not come,
+ *                                     half a second at a time, keeping the
+ *                                     connection alive; then disconnect
  * Exit: 0 done, 1 refused or failed (the reason on stderr), 2 usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <errno.h>
 
 #include "mqttc.h"
 
@@ -20,7 +25,7 @@ static int usage(void)
 {
 	fputs("usage: kymqtt -H HOST -p PORT -C CA -c CERT -k KEY -i ID [-W T=M] "
 	      "[-K S] [-t MS] pub TOPIC MSG [-q Q] [-r] | sub FILTER [-q Q] [-n N] [-x] "
-	      "| hold S\n", stderr);
+	      "| hold S | idle S\n", stderr);
 	return 2;
 }
 
@@ -62,7 +67,7 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	if (!strcmp(cmd, "pub") && argc - optind < 3)
 		return usage();
-	if (!strcmp(cmd, "sub") && argc - optind < 2)
+	if (strcmp(cmd, "pub") && argc - optind < 2)
 		return usage();
 	{
 		int first = optind + (!strcmp(cmd, "pub") ? 3 : 2);
@@ -106,8 +111,19 @@ int main(int argc, char **argv)
 				fflush(stdout);
 			}
 		}
-	} else if (!strcmp(cmd, "hold") && argc - optind == 2) {
-		sleep((unsigned)atoi(argv[optind + 1]));
+	} else if (!strcmp(cmd, "idle")) {
+		struct kt_mqttc_msg msg;
+		time_t end = time(NULL) + atoi(argv[optind - 1]);
+
+		/* Short waits, as the agent's loop makes them: the keep-alive
+		 * must not depend on how long the caller waits. */
+		while (!r && time(NULL) < end) {
+			r = kt_mqttc_next(m, &msg, 500, err, sizeof(err));
+			if (r == -ETIMEDOUT)
+				r = 0;
+		}
+	} else if (!strcmp(cmd, "hold")) {
+		sleep((unsigned)atoi(argv[optind - 1]));
 		drop = true;
 	} else {
 		kt_mqttc_close(m, true);

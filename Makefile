@@ -93,7 +93,8 @@ KYOTENCTL_SRCS := firmware/kyotenctl.c
 # Firmware images and A/B slots (docs/update.md): the box's kyoten-update,
 # the build host's kyoten-image.
 # The management channel: an MQTT session over TLS (docs/noc.md).
-LIB_SRCS += firmware/mqttc.c firmware/ctlclient.c firmware/annex.c firmware/evqueue.c
+LIB_SRCS += firmware/mqttc.c firmware/ctlclient.c firmware/annex.c firmware/evqueue.c \
+	firmware/polsign.c
 LIB_SRCS += firmware/fileio.c firmware/jsonf.c firmware/image.c firmware/update.c \
 	firmware/disk.c firmware/bundle.c firmware/pki.c
 UPDATE_SRCS := firmware/kyoten-update.c

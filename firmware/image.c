@@ -307,8 +307,8 @@ out:
 
 /* --- reading --- */
 
-static int verify_sig(const uint8_t *msg, size_t len, const uint8_t *sig,
-		      const uint8_t pub[KT_IMAGE_KEY])
+int kt_image_verify(const uint8_t *msg, size_t len, const uint8_t *sig,
+		    const uint8_t pub[KT_IMAGE_KEY])
 {
 	ed25519_key k;
 	int res = 0, ret;
@@ -344,7 +344,7 @@ int kt_image_parse_head(const uint8_t *buf, size_t len,
 			    "%u bytes of manifest and a signature follow, %zu do",
 			    m, len - KT_IMAGE_HEADER);
 	/* The signature first: nothing unsigned reaches the JSON parser. */
-	if (verify_sig(buf, KT_IMAGE_HEADER + m, buf + KT_IMAGE_HEADER + m, pub)) {
+	if (kt_image_verify(buf, KT_IMAGE_HEADER + m, buf + KT_IMAGE_HEADER + m, pub)) {
 		kt_image_key_id(pub, kid);
 		return kt_errf(err, errlen, -EKEYREJECTED, "signature: not valid "
 			    "for the trusted key %s (signed by another key, or "

@@ -110,6 +110,9 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
  * head with; tests and the fuzz target sign heads of their own). */
 int kt_image_sign(const uint8_t *msg, size_t len, const uint8_t seed[KT_IMAGE_KEY],
 		  uint8_t sig[KT_IMAGE_SIG]);
+/* 0 if sig is pub's Ed25519 signature of msg, else -EKEYREJECTED. */
+int kt_image_verify(const uint8_t *msg, size_t len, const uint8_t *sig,
+		    const uint8_t pub[KT_IMAGE_KEY]);
 /* Whether a part path stays inside its slot. */
 bool kt_image_path_ok(const char *path);
 /* Compares "MAJOR.MINOR.PATCH" versions (anything after '+' or '-' is

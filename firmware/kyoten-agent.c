@@ -11,10 +11,13 @@
  *   kyoten/site/SITE/state      "online" (retained; the will: "offline")
  *   kyoten/site/SITE/telemetry  every -i seconds (10) and at once when a
  *                               path changes state (retained, QoS 1)
+ *   kyoten/site/SITE/reply      what became of a policy the NOC pushed
  *   kyoten/site/SITE/event      every event with the annex fields
  *                               (firmware/annex.h), QoS 1, through the
  *                               on-disk queue (firmware/evqueue.h), so
  *                               that none is lost while the NOC is away
+ *
+ * and takes signed policies on kyoten/site/SITE/cmd/policy (handle_push).
  *
  * Privilege separation: started as root, it reads its key and
  * certificate and opens its queue, then runs as USER (default the
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +47,9 @@
 #include "evqueue.h"
 #include "fileio.h"
 #include "generated/autoconf.h"
+#include "image.h"
 #include "mqttc.h"
+#include "polsign.h"
 #include "suite.h"
 
 #define die kt_die
@@ -59,7 +65,9 @@ struct agent {
 	size_t ca_len, crt_len, key_len;
 	struct kt_mqttc *m;
 	struct kt_evq q;
-	char topic_state[96], topic_tele[96], topic_event[96];
+	char topic_state[96], topic_tele[96], topic_event[96], topic_cmd[96], topic_reply[96];
+	uint8_t policy_pub[32];		/* the NOC's policy-signing key */
+	char last_push[17];		/* the last push taken: never twice */
 	/* Where in kyotend's log we are: its start time and the last entry
 	 * queued (kept in the queue folder, so a restart sends no twice). */
 	int64_t started;
@@ -269,6 +277,152 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 	return out;
 }
 
+static void disconnect(struct agent *a, const char *why);
+
+/* --- commands from the NOC --- */
+
+static void reply(struct agent *a, const char *push_id, const char *result,
+		  const char *detail, long long generation)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "site", a->cfg.site_id,
+			      "push-id", push_id, "result", result, "detail", detail,
+			      "generation", (json_int_t)generation);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL, err[256];
+
+	json_decref(j);
+	if (text && a->m)
+		kt_mqttc_publish(a->m, a->topic_reply, text, strlen(text), 1, false, err,
+				 sizeof(err));
+	free(text);
+	fprintf(stderr, "kyoten-agent: push %s: %s%s%s\n", *push_id ? push_id : "?", result,
+		*detail ? ": " : "", detail);
+}
+
+static void last_push_save(struct agent *a)
+{
+	char path[KT_PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
+	if ((f = fopen(path, "we"))) {
+		fprintf(f, "%s\n", a->last_push);
+		fflush(f);
+		fsync(fileno(f));
+		fclose(f);
+	}
+}
+
+static void last_push_load(struct agent *a)
+{
+	char path[KT_PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%16s", a->last_push) != 1)
+			a->last_push[0] = '\0';
+		fclose(f);
+	}
+}
+
+/* A connection of its own to the broker (its own client id, no will):
+ * msg published to the reply topic and acknowledged, then closed. */
+static int probe(struct agent *a, const char *msg, char *err, size_t errlen)
+{
+	char id[KT_NAME_MAX + 8];
+	struct kt_mqttc_opts o = {
+		.host = a->cfg.management.broker_host, .port = a->cfg.management.broker_port,
+		.ca_pem = a->ca, .ca_len = a->ca_len, .cert_pem = a->crt,
+		.cert_len = a->crt_len, .key_pem = a->key, .key_len = a->key_len,
+		.client_id = id, .keepalive_s = 30, .clean_session = true,
+		.timeout_ms = 5000 };
+	struct kt_mqttc *m;
+	int r;
+
+	snprintf(id, sizeof(id), "%s-probe", a->cfg.site_id);
+	if ((r = kt_mqttc_open(&m, &o, err, errlen)))
+		return r;
+	r = kt_mqttc_publish(m, a->topic_reply, msg, strlen(msg), 1, false, err, errlen);
+	kt_mqttc_close(m, false);
+	return r;
+}
+
+/* A signed policy from the NOC: checked (signature first, then this
+ * site, then not seen before), applied by kyotend with its
+ * commit-confirm timeout, and confirmed only once a new connection to the
+ * broker has carried an acknowledged message after the change: a policy
+ * that cuts the management channel is reverted by kyotend by itself. */
+static void handle_push(struct agent *a, const uint8_t *msg, size_t len)
+{
+	struct kt_ctl_policy pol = { 0 }, none = { 0 };
+	struct kt_polsign p;
+	char err[512], detail[600];
+	json_t *j = NULL;
+	long long gen;
+	int fd, r;
+
+	if ((r = kt_polsign_open(msg, len, a->policy_pub, a->cfg.site_id, &p, err,
+				 sizeof(err)))) {
+		reply(a, p.push_id, "refused", err, 0);
+		return;
+	}
+	if (!strcmp(p.push_id, a->last_push)) {
+		reply(a, p.push_id, "refused", "this push was taken before (a replay?)", 0);
+		return;
+	}
+	fd = memfd_create("kyoten-push", MFD_CLOEXEC);
+	if (fd < 0 || kt_write_all(fd, p.policy, p.policy_len) || lseek(fd, 0, SEEK_SET)) {
+		if (fd >= 0)
+			close(fd);
+		reply(a, p.push_id, "refused", "cannot hold the policy in memory", 0);
+		return;
+	}
+	pol.timeout_s = p.confirm_timeout;
+	pol.options = KT_CTL_POL_FILE;
+	snprintf(pol.name, sizeof(pol.name), "%s", p.name);
+	snprintf(pol.comment, sizeof(pol.comment), "NOC push %s by %.60s", p.push_id, p.by);
+	r = kt_ctl_call(a->sock, KT_CTL_POLICY_APPLY, 0, &pol, fd, &j, err, sizeof(err));
+	close(fd);
+	snprintf(a->last_push, sizeof(a->last_push), "%s", p.push_id);
+	last_push_save(a);
+	if (r || !json_is_true(json_object_get(j, "ok"))) {
+		snprintf(detail, sizeof(detail), "kyotend refused it: %s",
+			 r ? err : json_string_value(json_object_get(j, "error")) ?: "?");
+		json_decref(j);
+		reply(a, p.push_id, "refused", detail, 0);
+		return;
+	}
+	gen = json_integer_value(json_object_get(json_object_get(j, "generation"), "number"));
+	json_decref(j);
+	/* Does the management channel survive it? Not only the connection
+	 * that is open (connection tracking may keep it while new ones are
+	 * refused): a new one, from scratch, must carry the word "applied". */
+	{
+		json_t *m = json_pack("{s:s, s:s, s:s, s:I}", "site", a->cfg.site_id,
+				      "push-id", p.push_id, "result", "applied",
+				      "generation", (json_int_t)gen);
+		char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+
+		json_decref(m);
+		r = !text || probe(a, text, err, sizeof(err));
+		free(text);
+		if (r) {
+			fprintf(stderr, "kyoten-agent: push %s: a new connection to the broker "
+				"failed under generation %lld (%s); not confirmed, kyotend "
+				"reverts it in %u s\n", p.push_id, gen, err, p.confirm_timeout);
+			return;
+		}
+	}
+	j = NULL;
+	r = kt_ctl_call(a->sock, KT_CTL_POLICY_CONFIRM, 0, &none, -1, &j, err, sizeof(err));
+	if (r || !json_is_true(json_object_get(j, "ok")))
+		reply(a, p.push_id, "failed", r ? err : json_string_value(json_object_get(j,
+		      "error")) ?: "?", gen);
+	else
+		reply(a, p.push_id, "confirmed", "", gen);
+	json_decref(j);
+}
+
 /* --- to the broker --- */
 
 static void disconnect(struct agent *a, const char *why)
@@ -306,6 +460,19 @@ static void try_connect(struct agent *a)
 		a->next_try = time(NULL) + wait;
 		a->backoff = a->backoff < 32 ? a->backoff * 2 : 60;
 		return;
+	}
+	{
+		uint8_t granted = 0x80;
+
+		if (kt_mqttc_subscribe(a->m, a->topic_cmd, 1, &granted, err, sizeof(err)) ||
+		    granted == 0x80) {
+			fprintf(stderr, "kyoten-agent: cannot subscribe to %s: %s\n",
+				a->topic_cmd, granted == 0x80 ? "refused by the broker" : err);
+			kt_mqttc_close(a->m, true);
+			a->m = NULL;
+			a->next_try = time(NULL) + 5;
+			return;
+		}
 	}
 	a->backoff = 1;
 	a->connects++;
@@ -424,14 +591,19 @@ int main(int argc, char **argv)
 	    !(a.crt = slurp(a.cfg.management.certificate, &a.crt_len)) ||
 	    !(a.key = slurp(a.cfg.management.key, &a.key_len)))
 		return 1;
+	if (kt_image_read_pub(a.cfg.management.policy_key, a.policy_pub, msg, sizeof(msg)))
+		return die("%s", msg);
 	if (kt_evq_open(&a.q, a.qdir, QUEUE_MAX))
 		return die("%s", a.q.err);
 	if (drop_to(user, a.qdir))
 		return 1;
 	cursor_load(&a);
+	last_push_load(&a);
 	snprintf(a.topic_state, sizeof(a.topic_state), "kyoten/site/%s/state", a.cfg.site_id);
 	snprintf(a.topic_tele, sizeof(a.topic_tele), "kyoten/site/%s/telemetry", a.cfg.site_id);
 	snprintf(a.topic_event, sizeof(a.topic_event), "kyoten/site/%s/event", a.cfg.site_id);
+	snprintf(a.topic_cmd, sizeof(a.topic_cmd), "kyoten/site/%s/cmd/policy", a.cfg.site_id);
+	snprintf(a.topic_reply, sizeof(a.topic_reply), "kyoten/site/%s/reply", a.cfg.site_id);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -455,6 +627,8 @@ int main(int argc, char **argv)
 		r = kt_mqttc_next(a.m, &m, 1000, err, sizeof(err));
 		if (r && r != -ETIMEDOUT)
 			disconnect(&a, err);
+		else if (!r && !strcmp(m.topic, a.topic_cmd))
+			handle_push(&a, m.payload, m.len);
 	}
 	if (a.m) {
 		/* A clean stop says so; only a lost connection sends the will. */

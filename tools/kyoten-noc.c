@@ -32,6 +32,9 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <libgen.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
 
 #include "annex.h"
 #include "bundle.h"
@@ -42,6 +45,7 @@
 #include "keys.h"
 #include "mqttc.h"
 #include "pki.h"
+#include "polsign.h"
 #include "suite.h"
 #include "yamlwalk.h"
 
@@ -59,6 +63,8 @@ static void usage(FILE *f)
 	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
 	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
 	      "       kyoten-noc [-d DIR] site list\n"
+	      "       kyoten-noc [-d DIR] policy push FILE --sites A,B,... [--canary S]\n"
+	      "                  [--wave N] [--timeout S] [--confirm-timeout S]\n"
 	      "       kyoten-noc [-d DIR] status [--json] [--wait MS]\n"
 	      "       kyoten-noc [-d DIR] watch [--site S] [--class C] [-n N] [--timeout S]\n"
 	      "                  [--json]\n"
@@ -77,6 +83,9 @@ static void usage(FILE *f)
 	      "            NOC tools' own (DIR/noc/), a Mosquitto configuration with\n"
 	      "            TLS 1.3, client certificates only and a per-site ACL\n"
 	      "site list   the sites issued so far\n"
+	      "policy push FILE (\"{site}\" in it: one file per site), signed with the\n"
+	      "            policy key: the canary first, then waves; stops at the\n"
+	      "            first site that does not confirm; recorded in DIR/pushes.log\n"
 	      "status      every site as its agent last reported: state, paths up,\n"
 	      "            worst RTT, lost probes, policy, active path per segment\n"
 	      "watch       events as they arrive (recorded in DIR/events.log)\n"
@@ -1240,6 +1249,234 @@ static int fleet_watch(int argc, char **argv)
 	return count && got < count ? 1 : 0;
 }
 
+/* --- pushing a policy --- */
+
+struct target_site {
+	char name[KT_NAME_MAX];
+	char result[16];		/* "", "applied", "confirmed", "refused", ... */
+	char detail[256];
+	char sha256[65];
+};
+
+/* FILE, with {site} replaced by the site's ID: one file for all, or one each. */
+static void site_file(const char *pattern, const char *site, char *out, size_t cap)
+{
+	const char *at = strstr(pattern, "{site}");
+
+	if (!at)
+		snprintf(out, cap, "%s", pattern);
+	else
+		snprintf(out, cap, "%.*s%s%s", (int)(at - pattern), pattern, site, at + 6);
+}
+
+static int push_one(struct kt_mqttc *m, const uint8_t seed[32], const char *pattern,
+		    struct kt_polsign *ps, struct target_site *t, char *err, size_t errlen)
+{
+	char path[4200], topic[128];
+	uint8_t *policy, *msg, sha[32];
+	size_t plen, mlen;
+	int r;
+
+	site_file(pattern, t->name, path, sizeof(path));
+	if ((r = kt_read_file(path, KT_POLSIGN_MAX / 2, &policy, &plen)))
+		return kt_errf(err, errlen, r, "%s: %s", path, strerror(-r));
+	wc_Sha256Hash(policy, (word32)plen, sha);
+	kt_hex(sha, 32, t->sha256);
+	snprintf(ps->site, sizeof(ps->site), "%s", t->name);
+	snprintf(ps->name, sizeof(ps->name), "%s", path[0] ? basename(path) : "policy");
+	ps->policy = policy;
+	ps->policy_len = plen;
+	r = kt_polsign_make(seed, ps, &msg, &mlen, err, errlen);
+	free(policy);
+	if (r)
+		return r;
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/cmd/policy", t->name);
+	r = kt_mqttc_publish(m, topic, msg, mlen, 1, false, err, errlen);
+	free(msg);
+	return r;
+}
+
+/* Replies for this push until every site of the wave answered for good
+ * or the time is up. */
+static void await_wave(struct kt_mqttc *m, const char *push_id, struct target_site *w,
+		       size_t n, unsigned timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+	size_t open = n;
+
+	while (open && time(NULL) < end) {
+		struct kt_mqttc_msg msg;
+		char err[256], site[KT_NAME_MAX];
+		json_t *j;
+
+		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000, err, sizeof(err)))
+			break;
+		if (!topic_site(msg.topic, site) ||
+		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
+			continue;
+		if (!strcmp(json_string_value(json_object_get(j, "push-id")) ?: "", push_id)) {
+			for (size_t i = 0; i < n; i++) {
+				const char *res = json_string_value(json_object_get(j, "result")) ?: "?";
+
+				if (strcmp(w[i].name, site) || !strcmp(w[i].result, "confirmed") ||
+				    !strcmp(w[i].result, "refused"))
+					continue;
+				snprintf(w[i].result, sizeof(w[i].result), "%s", res);
+				snprintf(w[i].detail, sizeof(w[i].detail), "%s",
+					 json_string_value(json_object_get(j, "detail")) ?: "");
+				if (strcmp(res, "applied"))
+					open--;
+			}
+		}
+		json_decref(j);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!w[i].result[0] || !strcmp(w[i].result, "applied")) {
+			snprintf(w[i].detail, sizeof(w[i].detail), "%s within %u s",
+				 w[i].result[0] ? "applied but not confirmed" : "no answer",
+				 timeout_s);
+			snprintf(w[i].result, sizeof(w[i].result), "no answer");
+		}
+}
+
+/* A policy to sites in stages: the canary alone first, then waves; the
+ * first site that does not confirm stops the rollout, and the rest are
+ * left as they were. Every push is recorded in DIR/pushes.log. */
+static int policy_push(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sites", required_argument, NULL, 's' },
+		{ "canary", required_argument, NULL, 'c' },
+		{ "wave", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "confirm-timeout", required_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct target_site t[KT_MAX_SITES];
+	const char *sites = NULL, *canary = NULL, *file;
+	unsigned wave = 5, timeout_s = 60, confirm = 30;
+	struct kt_polsign ps = { 0 };
+	uint8_t seed[32], rnd[8];
+	char err[512], path[4200], client[64], *list, *tok, *save;
+	struct kt_mqttc *m;
+	size_t n = 0, done = 0;
+	bool failed = false;
+	json_t *rec, *res;
+	uint8_t g;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sites = optarg; break;
+		case 'c': canary = optarg; break;
+		case 'w': wave = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 't': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'T': confirm = (unsigned)strtoul(optarg, NULL, 10); break;
+		default: return usage(stderr), EXIT_USAGE;
+		}
+	}
+	if (optind + 2 != argc || !sites || !wave || !timeout_s || confirm < 5 || confirm > 3600) {
+		fprintf(stderr, "kyoten-noc: policy push FILE --sites A,B,... [--canary S] "
+			"[--wave N] [--timeout S] [--confirm-timeout 5..3600]\n");
+		return EXIT_USAGE;
+	}
+	file = argv[optind + 1];
+	if (canary && kt_yw_is_name(canary))
+		snprintf(t[n++].name, KT_NAME_MAX, "%s", canary);
+	else if (canary)
+		return die("--canary '%s' is not a site ID", canary);
+	list = strdup(sites);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!kt_yw_is_name(tok)) {
+			free(list);
+			return die("'%s' is not a site ID", tok);
+		}
+		if (canary && !strcmp(tok, canary))
+			continue;
+		if (n == KT_MAX_SITES) {
+			free(list);
+			return die("more than %d sites in one push", KT_MAX_SITES);
+		}
+		snprintf(t[n++].name, KT_NAME_MAX, "%s", tok);
+	}
+	free(list);
+	snprintf(path, sizeof(path), "%s/ca/policy.key", noc_dir);
+	if (kt_key_read(path, seed, err, sizeof(err)))
+		return die("%s", err);
+	if (kt_random(rnd, sizeof(rnd))) {
+		kt_wipe(seed, sizeof(seed));
+		return die("no random numbers");
+	}
+	kt_hex(rnd, sizeof(rnd), ps.push_id);
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		strftime(ps.created, sizeof(ps.created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	snprintf(ps.by, sizeof(ps.by), "%s", who());
+	ps.confirm_timeout = confirm;
+	snprintf(client, sizeof(client), "kyoten-noc-push-%d", (int)getpid());
+	if (noc_connect(&m, client, err, sizeof(err))) {
+		kt_wipe(seed, sizeof(seed));
+		return 1;
+	}
+	if (kt_mqttc_subscribe(m, "kyoten/site/+/reply", 1, &g, err, sizeof(err))) {
+		kt_wipe(seed, sizeof(seed));
+		kt_mqttc_close(m, false);
+		return die("subscribing to the replies: %s", err);
+	}
+	printf("push %s of %s by %s to %zu sites (canary %s, then waves of %u)\n", ps.push_id,
+	       file, ps.by, n, t[0].name, wave);
+	/* The canary is a wave of one. */
+	while (done < n && !failed) {
+		size_t w = done ? (n - done < wave ? n - done : wave) : 1;
+
+		for (size_t i = done; i < done + w; i++)
+			if (push_one(m, seed, file, &ps, &t[i], err, sizeof(err))) {
+				snprintf(t[i].result, sizeof(t[i].result), "not sent");
+				snprintf(t[i].detail, sizeof(t[i].detail), "%.255s", err);
+			}
+		await_wave(m, ps.push_id, t + done, w, timeout_s);
+		for (size_t i = done; i < done + w; i++) {
+			printf("  %-16s %-10s %s\n", t[i].name, t[i].result, t[i].detail);
+			failed = failed || strcmp(t[i].result, "confirmed");
+		}
+		done += w;
+	}
+	kt_wipe(seed, sizeof(seed));
+	kt_mqttc_close(m, false);
+	for (size_t i = done; i < n; i++)
+		printf("  %-16s %-10s %s\n", t[i].name, "not pushed", "the rollout stopped");
+	res = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(res, t[i].name, json_pack("{s:s, s:s, s:s}", "result",
+				    i < done ? t[i].result : "not pushed", "detail", t[i].detail,
+				    "sha256", t[i].sha256));
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:b}", "push-id", ps.push_id,
+			"time", ps.created, "by", ps.by, "file", file, "confirm-timeout",
+			(int)confirm, "sites", res, "complete", !failed);
+	snprintf(path, sizeof(path), "%s/pushes.log", noc_dir);
+	{
+		FILE *f = fopen(path, "ae");
+		char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+
+		if (!f || !line || fprintf(f, "%s\n", line) < 0 || fclose(f))
+			die("%s: the push could not be recorded", path);
+		free(line);
+	}
+	json_decref(rec);
+	if (failed) {
+		printf("stopped: not every site confirmed; the sites after it were left as "
+		       "they were\n");
+		return 1;
+	}
+	printf("every site confirmed\n");
+	return 0;
+}
+
 static int site_list(int argc, char **argv)
 {
 	char path[4200];
@@ -1294,6 +1531,9 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && !strcmp(argv[optind], "ca") &&
 	    !strcmp(argv[optind + 1], "init"))
 		return ca_init(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "policy") &&
+	    !strcmp(argv[optind + 1], "push"))
+		return policy_push(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "status"))
 		return fleet_status(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "watch"))

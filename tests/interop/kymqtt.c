@@ -3,10 +3,13 @@
  *
  *   kymqtt -H HOST -p PORT -C CA -c CERT -k KEY -i CLIENT-ID
  *          [-W TOPIC=MESSAGE] [-K KEEPALIVE] [-t TIMEOUT-MS] COMMAND
- *   pub TOPIC MESSAGE [-q QOS] [-r]   publish (QoS 1 waits for PUBACK)
- *   sub FILTER [-q QOS] [-n N] [-x]   print "granted G", then N messages as
+ *   pub TOPIC MESSAGE [-q QOS] [-r]   publish (QoS 1 waits for PUBACK);
+ *                                     MESSAGE "@FILE": the file's bytes
+ *   sub FILTER [-q QOS] [-n N] [-x] [-o FILE]
+ *                                     print "granted G", then N messages as
  *                                     "TOPIC MESSAGE" (-x: then drop the
- *                                     connection without DISCONNECT)
+ *                                     connection without DISCONNECT; -o: the
+ *                                     first one's bytes into FILE)
  *   hold SECONDS                      stay connected, then drop abruptly
  *   idle SECONDS                      wait for messages that do not come,
  *                                     half a second at a time, keeping the
@@ -19,6 +22,7 @@
 #include <unistd.h>
 #include <errno.h>
 
+#include "fileio.h"
 #include "mqttc.h"
 
 static int usage(void)
@@ -36,6 +40,7 @@ int main(int argc, char **argv)
 	struct kt_mqtt_will will = { .qos = 1, .retain = true };
 	int c, qos = 0, n = 1, r;
 	bool retain = false, drop = false;
+	const char *save_to = NULL;
 	struct kt_mqttc *m;
 	char err[512], *eq;
 	const char *cmd;
@@ -73,8 +78,9 @@ int main(int argc, char **argv)
 		int first = optind + (!strcmp(cmd, "pub") ? 3 : 2);
 
 		optind = first;
-		while ((c = getopt(argc, argv, "q:rn:x")) != -1) {
+		while ((c = getopt(argc, argv, "q:rn:xo:")) != -1) {
 			switch (c) {
+			case 'o': save_to = optarg; break;
 			case 'q': qos = atoi(optarg); break;
 			case 'r': retain = true; break;
 			case 'n': n = atoi(optarg); break;
@@ -90,9 +96,17 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "pub")) {
 		const char *msg = argv[optind - 1];
+		uint8_t *file = NULL;
+		size_t flen = strlen(msg);
 
-		r = kt_mqttc_publish(m, argv[optind - 2], msg, strlen(msg), qos, retain,
-				     err, sizeof(err));
+		if (msg[0] == '@' && kt_read_file(msg + 1, 4u << 20, &file, &flen)) {
+			fprintf(stderr, "kymqtt: cannot read %s\n", msg + 1);
+			kt_mqttc_close(m, true);
+			return 1;
+		}
+		r = kt_mqttc_publish(m, argv[optind - 2], file ? (const char *)file : msg, flen,
+				     qos, retain, err, sizeof(err));
+		free(file);
 	} else if (!strcmp(cmd, "sub")) {
 		uint8_t granted;
 
@@ -109,6 +123,9 @@ int main(int argc, char **argv)
 				printf("%s %.*s%s\n", msg.topic, (int)msg.len, msg.payload,
 				       msg.retain ? " (retained)" : "");
 				fflush(stdout);
+				if (save_to && !i && kt_write_file_new(save_to, msg.payload,
+								       msg.len, 0600))
+					fprintf(stderr, "kymqtt: cannot write %s\n", save_to);
 			}
 		}
 	} else if (!strcmp(cmd, "idle")) {

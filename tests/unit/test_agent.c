@@ -15,6 +15,8 @@
 
 #include "annex.h"
 #include "evqueue.h"
+#include "image.h"
+#include "polsign.h"
 #include "unit.h"
 
 static char dir[64];
@@ -178,11 +180,51 @@ static void test_annex(void **state)
 	assert_int_equal(kt_annex_class_parse("fire"), -1);
 }
 
+static void test_polsign(void **state)
+{
+	static const uint8_t seed[32] = { 7, 7, 7 }, other[32] = { 8 };
+	static const char policy[] = "segments: []\n";
+	struct kt_polsign p = { .site = "site1", .push_id = "0011223344556677",
+		.created = "2026-12-02T00:00:00Z", .by = "ops", .name = "beta.yaml",
+		.confirm_timeout = 30, .policy = (const uint8_t *)policy,
+		.policy_len = sizeof(policy) - 1 };
+	struct kt_polsign got;
+	uint8_t pub[32], opub[32], *msg;
+	size_t len;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kt_image_public(seed, pub), 0);
+	assert_int_equal(kt_image_public(other, opub), 0);
+	assert_int_equal(kt_polsign_make(seed, &p, &msg, &len, err, sizeof(err)), 0);
+	assert_int_equal(kt_polsign_open(msg, len, pub, "site1", &got, err, sizeof(err)), 0);
+	assert_string_equal(got.push_id, "0011223344556677");
+	assert_int_equal(got.confirm_timeout, 30);
+	assert_int_equal(got.policy_len, sizeof(policy) - 1);
+	assert_memory_equal(got.policy, policy, got.policy_len);
+	/* Another site's push, another key's, any changed byte, a cut. */
+	assert_int_equal(kt_polsign_open(msg, len, pub, "site2", &got, err, sizeof(err)), -EXDEV);
+	assert_non_null(strstr(err, "for site site1, not site2"));
+	assert_int_equal(kt_polsign_open(msg, len, opub, "site1", &got, err, sizeof(err)),
+			 -EKEYREJECTED);
+	for (size_t i = 8; i < len; i++) {
+		msg[i] ^= 1;
+		if (!kt_polsign_open(msg, len, pub, "site1", &got, err, sizeof(err)))
+			fail_msg("a changed byte %zu of %zu was not noticed", i, len);
+		msg[i] ^= 1;
+	}
+	for (size_t n = 0; n < len; n += 9)
+		if (!kt_polsign_open(msg, n, pub, "site1", &got, err, sizeof(err)))
+			fail_msg("a push cut to %zu bytes opened", n);
+	free(msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 		cmocka_unit_test(test_annex),
+		cmocka_unit_test(test_polsign),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);

@@ -22,69 +22,13 @@ fi
 require_tools ip jq mosquitto timeout
 require_built kyotend kyotenctl kyoten-noc kyoten-provision kyoten-agent
 
-declare -A agent=()
-cleanup() {
-	local p
-	for p in "${agent[@]}"; do kill "$p" 2>/dev/null; done
-	[[ -n ${broker:-} ]] && kill "$broker" 2>/dev/null
-	[[ -n ${KEEP:-} ]] && { echo "# kept $dir and lab $L"; return; }
-	"$LABCMD" --name "$L" down >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$REPO/tests/lib/noclab.sh"
+trap noclab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "1..8"
 
-lab() { "$LABCMD" --name "$L" "$@"; }
-noc() { ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc" "$@"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-status_json() { noc status --json --wait 700 2>/dev/null; }
-start_broker() {
-	ip netns exec "$L-cloud" mosquitto -c "$dir/noc/broker/mosquitto.conf" >>"$dir/broker.log" 2>&1 &
-	broker=$!
-}
-start_agent() { # s
-	ip netns exec "$L-site$1" "$BUILD/kyoten-agent" -c "$dir/s$1/etc/site.yaml" \
-		-s "/run/kyoten-lab/$L/site$1/kyotend.sock" -q "$dir/s$1/queue" -i 2 \
-		>>"$dir/agent$1.log" 2>&1 &
-	agent[$1]=$!
-}
-
-if ! lab up 3 >"$dir/up.log" 2>&1; then
-	echo "Bail out! the lab did not come up"
-	sed 's/^/# /' "$dir/up.log" | tail -20
-	exit 1
-fi
-chmod 711 "$dir"
-"$BUILD/kyoten-noc" -d "$dir/noc" ca init >/dev/null &&
-	"$BUILD/kyoten-noc" -d "$dir/noc" broker init --host 203.0.113.10 >/dev/null ||
-	echo "# the NOC could not be set up"
-start_broker
-
-# Each site's management identity, as a bundle gives it. kyotend keeps
-# running the lab's own file (its tunnels and keys); the agent reads the
-# installed one for its broker, certificate and key.
-for s in 1 2 3; do
-	root=$dir/s$s/etc
-	mkdir -p "$dir/s$s"
-	sed "s|private-key: .*|private-key: $root/tunnel.key|" "/run/kyoten-lab/$L/site$s/kyoten.yaml" \
-		>"$dir/site$s.yaml"
-	cat >>"$dir/site$s.yaml" <<EOF
-management:
-  broker: 203.0.113.10:8883
-  ca: $root/ca.crt
-  certificate: $root/mgmt.crt
-  key: $root/mgmt.key
-  policy-key: $root/policy.pub
-EOF
-	"$BUILD/kyoten-noc" -d "$dir/noc" site issue "site$s" -c "$dir/site$s.yaml" -o "$dir/site$s.kbdl" \
-		--root "$root" --passphrase-file "$dir/site$s.pass" >/dev/null &&
-		"$BUILD/kyoten-provision" install "$dir/site$s.kbdl" --root "$root" \
-			--passphrase-file "$dir/site$s.pass" >/dev/null ||
-		echo "# site$s could not be provisioned"
-	start_agent "$s"
-done
+noclab_up 3
 
 # all_up: every one of the three sites online with 4 paths up.
 all_up() {

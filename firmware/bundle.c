@@ -41,19 +41,6 @@ const struct kt_bundle_kind *kt_bundle_kind(const char *name)
 	return NULL;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static bool unhex(const char *s, uint8_t *out, size_t n)
 {
 	if (strlen(s) != 2 * n)
@@ -205,8 +192,8 @@ int kt_bundle_parse_head(const uint8_t *buf, size_t len,
 	if (len < 16 || memcmp(buf, KT_BUNDLE_MAGIC, 8))
 		return kt_errf(err, errlen, -EBADMSG, "not a Kyoten site bundle (no "
 			       "\"%s\" at its start)", KT_BUNDLE_MAGIC);
-	hl = get32(buf + 8);
-	if (!hl || hl > KT_BUNDLE_HEAD_MAX || get32(buf + 12))
+	hl = kt_get_be32(buf + 8);
+	if (!hl || hl > KT_BUNDLE_HEAD_MAX || kt_get_be32(buf + 12))
 		return kt_errf(err, errlen, -EBADMSG, "bundle: head length %u is not "
 			       "1 to %u, or bytes 12..15 are not zero", hl,
 			       KT_BUNDLE_HEAD_MAX);
@@ -310,7 +297,7 @@ int kt_bundle_parse_body(const uint8_t *p, size_t len, struct kt_bundle *b,
 		if (strlen(name) != nl)
 			return kt_errf(err, errlen, -EBADMSG, "bundle body: file %zu's "
 				       "name has a NUL byte", i + 1);
-		dl = get32(p + off + 1 + nl);
+		dl = kt_get_be32(p + off + 1 + nl);
 		off += 1 + nl + 4;
 		if (dl > len - off)
 			return kt_errf(err, errlen, -EBADMSG, "bundle body: %s says %u "
@@ -408,7 +395,6 @@ int kt_bundle_seal(struct kt_bundle *b, const char *passphrase,
 	char *hj = NULL;
 	json_t *hjson;
 	time_t now = time(NULL);
-	struct tm tm;
 	Aes aes;
 	int r;
 
@@ -418,8 +404,7 @@ int kt_bundle_seal(struct kt_bundle *b, const char *passphrase,
 	if (kt_random(id, sizeof(id)) || kt_random(h->salt, sizeof(h->salt)))
 		return kt_errf(err, errlen, -EIO, "bundle: no random numbers");
 	kt_hex(id, sizeof(id), h->bundle_id);
-	gmtime_r(&now, &tm);
-	strftime(h->created, sizeof(h->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	kt_utc_time(now, h->created, sizeof(h->created));
 	if (!h->iterations)
 		h->iterations = KT_BUNDLE_ITER_DEFAULT;
 	if ((r = derive(h, passphrase, key, err, errlen)))
@@ -448,13 +433,13 @@ int kt_bundle_seal(struct kt_bundle *b, const char *passphrase,
 
 		body[off] = (uint8_t)nl;
 		memcpy(body + off + 1, b->files[i].kind->name, nl);
-		put32(body + off + 1 + nl, (uint32_t)b->files[i].len);
+		kt_put_be32(body + off + 1 + nl, (uint32_t)b->files[i].len);
 		memcpy(body + off + 5 + nl, b->files[i].data, b->files[i].len);
 		off += 5 + nl + b->files[i].len;
 	}
 	memcpy(o, KT_BUNDLE_MAGIC, 8);
-	put32(o + 8, (uint32_t)hl);
-	put32(o + 12, 0);
+	kt_put_be32(o + 8, (uint32_t)hl);
+	kt_put_be32(o + 12, 0);
 	memcpy(o + 16, hj, hl);
 	h->len = 16 + hl;
 	r = kt_errf(err, errlen, -EIO, "bundle: sealing failed");

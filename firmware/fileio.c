@@ -132,3 +132,12 @@ int kt_write_file_new(const char *path, const void *buf, size_t n, unsigned mode
 		unlink(path);
 	return r;
 }
+
+void kt_utc_time(time_t t, char *out, size_t cap)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (!strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) && cap)
+		out[0] = '\0';
+}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* 0 or -errno. */
 int kt_write_all(int fd, const void *buf, size_t n);
@@ -25,6 +26,23 @@ int kt_errf(char *err, size_t errlen, int code, const char *fmt, ...)
  * exit status for refused or failed). kt_prog is set by each tool. */
 extern const char *kt_prog;
 int kt_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* t as RFC 3339 in UTC, "2026-12-02T07:40:00Z", into out (at least 21
+ * bytes): how every record the firmware and its tools write says when. */
+void kt_utc_time(time_t t, char *out, size_t cap);
+/* Big-endian 32-bit fields of the firmware's own formats. */
+static inline void kt_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t kt_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void kt_hex(const uint8_t *in, size_t n, char *out);
 

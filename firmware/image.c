@@ -480,10 +480,8 @@ int kt_image_write(int out_fd, struct kt_image *im, const char *const *sources,
 	kt_image_key_id(pub, im->key_id);
 	if (!im->created[0]) {
 		time_t t = time(NULL);
-		struct tm tm;
 
-		gmtime_r(&t, &tm);
-		strftime(im->created, sizeof(im->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		kt_utc_time(t, im->created, sizeof(im->created));
 	}
 	for (size_t i = 0; i < im->n_parts; i++)
 		fds[i] = -1;

@@ -138,12 +138,10 @@ static void queue_gap(struct agent *a, uint32_t from, uint32_t to)
 {
 	char detail[160], id[48], when[32];
 	time_t now = time(NULL);
-	struct tm tm;
 	json_t *ev;
 	char *text;
 
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	kt_utc_time(now, when, sizeof(when));
 	snprintf(detail, sizeof(detail), "log entries %u to %u of kyotend were not read "
 		 "in time and may have held events (kyotenctl log on the box has them)",
 		 from, to);
@@ -230,7 +228,6 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 	double load[3] = { 0 };
 	char ts[32];
 	time_t now = time(NULL);
-	struct tm tm;
 
 	sig[0] = '\0';
 	json_array_foreach(json_object_get(t, "paths"), i, p) {
@@ -258,8 +255,7 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 			json_string_value(json_object_get(s, "segment")) ?: "?",
 			"active", json_object_get(s, "active") ?: json_null()));
 	getloadavg(load, 3);
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	kt_utc_time(now, ts, sizeof(ts));
 	out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:{s:O, s:O, s:O},"
 			" s:{s:f, s:I, s:I}, s:O, s:I}",
 			"site", a->cfg.site_id, "device-number", a->cfg.device_number,

@@ -457,12 +457,9 @@ static int build_new(const struct kt_bundle *b, const char *root, const char *ne
 			return die("%s: %s", p, strerror(-r));
 	}
 	{
-		time_t now = time(NULL);
-		struct tm tm;
 		char at[32];
 
-		gmtime_r(&now, &tm);
-		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		kt_utc_time(time(NULL), at, sizeof(at));
 		j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "site", b->head.site,
 			      "kind", b->head.type == KT_BUNDLE_SPARE ? "spare" : "site",
 			      "serial", b->head.serial,

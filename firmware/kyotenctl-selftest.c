@@ -325,7 +325,6 @@ int kyotenctl_selftest(int argc, char **argv)
 	json_t *st = NULL, *out;
 	time_t now = time(NULL);
 	char at[32];
-	struct tm tm;
 	size_t i;
 	json_t *c;
 	int o;
@@ -374,8 +373,7 @@ int kyotenctl_selftest(int argc, char **argv)
 	check_clock(&r);
 	check_firmware(&r, update_root);
 
-	gmtime_r(&now, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	kt_utc_time(now, at, sizeof(at));
 	out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:{s:i, s:i, s:i}}",
 			"site", site, "device-number", devnum, "time", at,
 			"firmware", KYOTEN_VERSION, "result",

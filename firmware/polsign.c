@@ -16,14 +16,6 @@
 #include "image.h"
 #include "jsonf.h"
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 int kt_polsign_make(const uint8_t seed[32], const struct kt_polsign *p,
 		    uint8_t **out, size_t *out_len, char *err, size_t errlen)
 {
@@ -52,8 +44,8 @@ int kt_polsign_make(const uint8_t seed[32], const struct kt_polsign *p,
 			       p->policy_len);
 	}
 	memcpy(o, KT_POLSIGN_MAGIC, 8);
-	put32(o + 8, (uint32_t)hl);
-	put32(o + 12, 0);
+	kt_put_be32(o + 8, (uint32_t)hl);
+	kt_put_be32(o + 12, 0);
 	memcpy(o + 16, hj, hl);
 	memcpy(o + 16 + hl, p->policy, p->policy_len);
 	free(hj);
@@ -83,7 +75,7 @@ int kt_polsign_open(const uint8_t *buf, size_t len, const uint8_t pub[32],
 		err[0] = '\0';
 	if (len < 16 + 1 + KT_IMAGE_SIG || memcmp(buf, KT_POLSIGN_MAGIC, 8))
 		return kt_errf(err, errlen, -EBADMSG, "not a signed policy push");
-	hl = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 | (uint32_t)buf[10] << 8 | buf[11];
+	hl = kt_get_be32(buf + 8);
 	/* The signature before anything in the message is believed. */
 	if (kt_image_verify(buf, len - KT_IMAGE_SIG, buf + len - KT_IMAGE_SIG, pub)) {
 		/* Only its push-id is read, so that the refusal can say which

@@ -554,12 +554,10 @@ int main(int argc, char **argv)
 	/* 5. The report. */
 	{
 		time_t now = time(NULL);
-		struct tm tm;
 		json_t *r;
 		char *text;
 
-		gmtime_r(&now, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		kt_utc_time(now, when, sizeof(when));
 		r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:I, s:s, s:s},"
 			      " s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:b}",
 			      "tool", "kyoten-flash " KYOTEN_VERSION, "time", when,

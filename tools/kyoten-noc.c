@@ -1409,13 +1409,7 @@ static int policy_push(int argc, char **argv)
 		return die("no random numbers");
 	}
 	kt_hex(rnd, sizeof(rnd), ps.push_id);
-	{
-		time_t now = time(NULL);
-		struct tm tm;
-
-		gmtime_r(&now, &tm);
-		strftime(ps.created, sizeof(ps.created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	}
+	kt_utc_time(time(NULL), ps.created, sizeof(ps.created));
 	snprintf(ps.by, sizeof(ps.by), "%s", who());
 	ps.confirm_timeout = confirm;
 	snprintf(client, sizeof(client), "kyoten-noc-push-%d", (int)getpid());

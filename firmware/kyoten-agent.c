@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <math.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -76,6 +77,7 @@ struct agent {
 	time_t last_tele, next_try;
 	unsigned backoff;
 	uint64_t sent, queued, connects;
+	unsigned long long cpu_total, cpu_idle;	/* /proc/stat at the last look */
 };
 
 static void on_signal(int sig)
@@ -218,6 +220,53 @@ static void poll_events(struct agent *a, int64_t started)
 		cursor_save(a);
 }
 
+/* CPU busy since the last call, in percent of all cores (/proc/stat's
+ * first line); -1 the first time or when it cannot be read. */
+static double cpu_busy(struct agent *a)
+{
+	unsigned long long v[8] = { 0 }, total = 0, idle;
+	double pct = -1;
+	FILE *f = fopen("/proc/stat", "re");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+		for (int i = 0; i < 8; i++)
+			total += v[i];
+		idle = v[3] + v[4];	/* idle and iowait */
+		if (a->cpu_total && total > a->cpu_total)
+			pct = 100.0 * (double)((total - a->cpu_total) - (idle - a->cpu_idle)) /
+			      (double)(total - a->cpu_total);
+		a->cpu_total = total;
+		a->cpu_idle = idle;
+	}
+	fclose(f);
+	return pct;
+}
+
+/* The hottest thermal zone the board has, in degrees Celsius; NAN when
+ * it has none (the sim board, most VMs). */
+static double board_temperature(void)
+{
+	double best = NAN;
+
+	for (int i = 0; i < 16; i++) {
+		char path[64];
+		long milli;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/class/thermal/thermal_zone%d/temp", i);
+		if (!(f = fopen(path, "re")))
+			continue;
+		if (fscanf(f, "%ld", &milli) == 1 && milli > -60000 && milli < 200000 &&
+		    (isnan(best) || milli / 1000.0 > best))
+			best = milli / 1000.0;
+		fclose(f);
+	}
+	return best;
+}
+
 /* The telemetry message from kyotend's status. */
 static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 {
@@ -254,10 +303,12 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 		json_array_append_new(segs, json_pack("{s:s, s:O}", "segment",
 			json_string_value(json_object_get(s, "segment")) ?: "?",
 			"active", json_object_get(s, "active") ?: json_null()));
+	double cpu = cpu_busy(a), temp = board_temperature();
+
 	getloadavg(load, 3);
 	kt_utc_time(now, ts, sizeof(ts));
 	out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:{s:O, s:O, s:O},"
-			" s:{s:f, s:I, s:I}, s:O, s:I}",
+			" s:{s:f, s:o, s:o, s:I, s:I}, s:O, s:I}",
 			"site", a->cfg.site_id, "device-number", a->cfg.device_number,
 			"time", ts, "firmware", KYOTEN_VERSION,
 			"uptime-s", (json_int_t)json_integer_value(json_object_get(st, "uptime")),
@@ -266,6 +317,8 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 			"generation", json_object_get(pol, "generation") ?: json_null(),
 			"kernel", json_object_get(pol, "kernel") ?: json_null(),
 			"system", "load-1m", load[0],
+			"cpu-percent", cpu >= 0 ? json_real(round(cpu * 10) / 10) : json_null(),
+			"temperature-c", isnan(temp) ? json_null() : json_real(temp),
 			"memory-total-kib", (json_int_t)(pages * (sysconf(_SC_PAGESIZE) / 1024)),
 			"memory-free-kib", (json_int_t)(avail * (sysconf(_SC_PAGESIZE) / 1024)),
 			"denied", json_object_get(json_object_get(st, "denials"), "pairs") ?: json_null(),

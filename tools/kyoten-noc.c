@@ -20,13 +20,16 @@
  * needs. Exit status: 0 done, 1 refused or failed, 2 bad command line. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +70,8 @@ static void usage(FILE *f)
 	      "                  [--wave N] [--timeout S] [--confirm-timeout S]\n"
 	      "       kyoten-noc [-d DIR] status [--json] [--wait MS]\n"
 	      "       kyoten-noc [-d DIR] watch [--site S] [--class C] [-n N] [--timeout S]\n"
+	      "                  [--json] [--mail ADDR [--sendmail PROG]]\n"
+	      "       kyoten-noc [-d DIR] events [--site S] [--class C] [--since TIME]\n"
 	      "                  [--json]\n"
 	      "       kyoten-noc [-d DIR] spare add SERIAL -o BUNDLE [--port wan2]\n"
 	      "                  [--passphrase-file F]\n"
@@ -88,7 +93,10 @@ static void usage(FILE *f)
 	      "            first site that does not confirm; recorded in DIR/pushes.log\n"
 	      "status      every site as its agent last reported: state, paths up,\n"
 	      "            worst RTT, lost probes, policy, active path per segment\n"
-	      "watch       events as they arrive (recorded in DIR/events.log)\n"
+	      "watch       events as they arrive (recorded in DIR/events.log); --mail:\n"
+	      "            alerts (faults, recoveries, a site offline) mailed to ADDR\n"
+	      "            through PROG (default /usr/sbin/sendmail), in DIR/alerts.log\n"
+	      "events      the events recorded so far, oldest first\n"
 	      "spare add   a spare box's own identity, for it to fetch a site's bundle\n"
 	      "            by itself later; installed when it goes into stock\n"
 	      "spare assign  SITE's bundle for the spare SERIAL, left at the broker for\n"
@@ -1125,6 +1133,270 @@ static int fleet_status(int argc, char **argv)
 	return 0;
 }
 
+/* --- alerts by mail --- */
+
+/* What the box sent, safe for a mail: control characters (a CR or LF
+ * would start a header of the sender's choosing) become spaces, and in
+ * a header anything not ASCII becomes '?' (the body is UTF-8). */
+static void mail_clean(char *out, size_t cap, const char *in, bool header)
+{
+	size_t n = 0;
+
+	for (; in && *in && n + 1 < cap; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		out[n++] = ch < 0x20 || ch == 0x7f ? ' ' : header && ch >= 0x80 ? '?' : (char)ch;
+	}
+	out[n] = '\0';
+}
+
+struct alerter {
+	const char *to, *sendmail;
+	unsigned sent, failed;
+};
+
+/* One mail through the machine's MTA: `sendmail -oi -t`, the message on
+ * its standard input; 0, or -EIO with why (in err). Any MTA gives this
+ * interface (Postfix, Exim, dma, OpenSMTPD), so the NOC needs no SMTP
+ * client of its own and mail waits in the MTA's queue if the relay is
+ * away. */
+static int send_mail(const struct alerter *al, const char *subject, const char *body,
+		     char *err, size_t errlen)
+{
+	int fds[2], st = 0;
+	pid_t pid;
+	FILE *f;
+	char to[256], subj[256], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	mail_clean(to, sizeof(to), al->to, true);
+	mail_clean(subj, sizeof(subj), subject, true);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", gmtime_r(&now, &tm));
+	if (pipe2(fds, O_CLOEXEC))
+		return kt_errf(err, errlen, -EIO, "pipe: %s", strerror(errno));
+	if ((pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return kt_errf(err, errlen, -EIO, "fork: %s", strerror(errno));
+	}
+	if (!pid) {
+		dup2(fds[0], 0);
+		execl(al->sendmail, "sendmail", "-oi", "-t", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	signal(SIGPIPE, SIG_IGN);
+	if ((f = fdopen(fds[1], "w"))) {
+		fprintf(f, "To: %s\nSubject: %s\nDate: %s\nMIME-Version: 1.0\n"
+			"Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n"
+			"X-Kyoten: alert\n\n%s", to, subj, date, body);
+		fclose(f);
+	} else
+		close(fds[1]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		return kt_errf(err, errlen, -EIO, "%s could not be run", al->sendmail);
+	return kt_errf(err, errlen, -EIO, "%s %s %d", al->sendmail,
+		       WIFEXITED(st) ? "exited with" : "was killed by signal",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
+/* Every alert tried, in DIR/alerts.log: when, what, to whom, and
+ * whether the MTA took it. */
+static void alert_record(struct alerter *al, const char *site, const char *what,
+			 const char *subject, int r, const char *err)
+{
+	char path[4200], when[32], *line;
+	json_t *j;
+	FILE *f;
+
+	if (r)
+		al->failed++;
+	else
+		al->sent++;
+	kt_utc_time(time(NULL), when, sizeof(when));
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time", when, "site", site, "what",
+		      what, "subject", subject, "to", al->to, "result", r ? err : "sent");
+	line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	snprintf(path, sizeof(path), "%s/alerts.log", noc_dir);
+	if (!line || !(f = fopen(path, "ae")) || fprintf(f, "%s\n", line) < 0 || fclose(f))
+		fprintf(stderr, "kyoten-noc: %s: the alert could not be recorded\n", path);
+	if (r)
+		fprintf(stderr, "kyoten-noc: alert for %s not sent: %s\n", site, err);
+	free(line);
+}
+
+/* An event the box marked alert or recovery (firmware/annex.c): one
+ * mail with the fields the notification annexes ask for. */
+static void alert_event(struct alerter *al, json_t *ev)
+{
+	static const char *const fields[][2] = {
+		{ "Site", "site" }, { "Device number", "device-number" },
+		{ "Date and time (UTC)", "time" }, { "Event class", "class" },
+		{ "Location in the device", "location" }, { "Cause", "cause" },
+		{ "Error code", "code" }, { "Severity", "severity" },
+		{ "Detail", "detail" }, { "Event ID", "id" },
+	};
+	bool recovery = json_is_true(json_object_get(ev, "recovery"));
+	char subject[256], body[4096], err[256], v[1024];
+	const char *site = json_string_value(json_object_get(ev, "site")) ?: "?";
+	size_t n = 0;
+
+	snprintf(subject, sizeof(subject), "[Kyoten] %s %s: %s %s (%s)", recovery ?
+		 "RECOVERED" : "ALERT", site,
+		 json_string_value(json_object_get(ev, "class")) ?: "?",
+		 json_string_value(json_object_get(ev, "code")) ?: "?",
+		 json_string_value(json_object_get(ev, "location")) ?: "?");
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\n\n", recovery ?
+			      "A fault reported earlier has ended." :
+			      "A Kyoten box reported a fault.");
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && n < sizeof(body); i++) {
+		mail_clean(v, sizeof(v), json_string_value(json_object_get(ev, fields[i][1])) ?:
+			   "-", false);
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%-24s %s\n", fields[i][0], v);
+	}
+	if (n < sizeof(body))
+		snprintf(body + n, sizeof(body) - n, "\nkyoten-noc status and kyoten-noc events "
+			 "--site %s show more.\n", site);
+	alert_record(al, site, recovery ? "recovery" : "alert", subject,
+		     send_mail(al, subject, body, err, sizeof(err)), err);
+}
+
+/* A site's state as the broker retains it ("online", "stopped", and the
+ * will's "offline"), kept in DIR/site-states.json so that a change is
+ * mailed once, also when it happened while nothing watched. */
+static void alert_state(struct alerter *al, json_t *states, const char *site,
+			const char *state)
+{
+	const char *had = json_string_value(json_object_get(states, site));
+	char subject[256], body[1024], err[256], when[32], path[4200], tmp[4300], was[16];
+
+	if (had && !strcmp(had, state))
+		return;
+	/* A copy: setting the new state frees the old string. */
+	snprintf(was, sizeof(was), "%s", had ? had : "");
+	json_object_set_new(states, site, json_string(state));
+	snprintf(path, sizeof(path), "%s/site-states.json", noc_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (json_dump_file(states, tmp, JSON_COMPACT) || rename(tmp, path))
+		fprintf(stderr, "kyoten-noc: %s: cannot be written\n", path);
+	kt_utc_time(time(NULL), when, sizeof(when));
+	if (!strcmp(state, "offline")) {
+		snprintf(subject, sizeof(subject), "[Kyoten] ALERT %s: offline", site);
+		snprintf(body, sizeof(body), "Site %s's connection to the NOC's broker was lost "
+			 "(its last will).\n\n%-24s %s\n%-24s %s\n%-24s %s\n\nThe box goes on "
+			 "with its last confirmed policy; its events wait on its disk until it "
+			 "is back.\n", site, "Site", site, "Noticed at (UTC)", when, "Event class",
+			 "communications");
+	} else if (!strcmp(state, "online") && !strcmp(was, "offline")) {
+		snprintf(subject, sizeof(subject), "[Kyoten] RECOVERED %s: online", site);
+		snprintf(body, sizeof(body), "Site %s is connected to the NOC again.\n\n"
+			 "%-24s %s\n%-24s %s\n", site, "Site", site, "Noticed at (UTC)", when);
+	} else
+		return;		/* first seen online, or a clean stop: no alert */
+	alert_record(al, site, state, subject, send_mail(al, subject, body, err, sizeof(err)),
+		     err);
+}
+
+static void print_event(json_t *ev)
+{
+	printf("%s %s %-14s %-10s %s %s: %s\n",
+	       json_string_value(json_object_get(ev, "time")) ?: "?",
+	       json_string_value(json_object_get(ev, "site")) ?: "?",
+	       json_string_value(json_object_get(ev, "class")) ?: "?",
+	       json_string_value(json_object_get(ev, "severity")) ?: "?",
+	       json_string_value(json_object_get(ev, "code")) ?: "?",
+	       json_string_value(json_object_get(ev, "location")) ?: "?",
+	       json_string_value(json_object_get(ev, "detail")) ?: "");
+}
+
+/* Past events: DIR/events.log, as watch recorded them, oldest first.
+ * A line that is not an event (a torn write when the disk filled) is
+ * counted and named, and the rest still shown. */
+static int fleet_events(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "site", required_argument, NULL, 's' },
+		{ "class", required_argument, NULL, 'C' },
+		{ "since", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *site = NULL, *cls = NULL, *since = NULL;
+	bool as_json = false;
+	char path[4200], *line = NULL;
+	size_t cap = 0, shown = 0, bad = 0, lineno = 0;
+	ssize_t len;
+	FILE *f;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': site = optarg; break;
+		case 'C':
+			if (kt_annex_class_parse(optarg) < 0)
+				return die("--class '%s' is not equipment, power, communications "
+					   "or other", optarg);
+			cls = optarg;
+			break;
+		case 'f': since = optarg; break;
+		case 'j': as_json = true; break;
+		default: return usage(stderr), EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage(stderr), EXIT_USAGE;
+	if (site && !kt_yw_is_name(site))
+		return die("--site '%s' is not a site ID", site);
+	/* The events' times are UTC in ISO 8601, so they sort as text. */
+	if (since && (strlen(since) < 4 || !isdigit((unsigned char)since[0]) ||
+		      strspn(since, "0123456789-T:.Z") != strlen(since)))
+		return die("--since '%s' is not a UTC time like 2026-12-02 or "
+			   "2026-12-02T07:40:00Z", since);
+	snprintf(path, sizeof(path), "%s/events.log", noc_dir);
+	if (!(f = fopen(path, "re")))
+		return errno == ENOENT ? (puts("no events recorded yet (kyoten-noc watch "
+					       "records them)"), 0) :
+		       die("%s: %s", path, strerror(errno));
+	while ((len = getline(&line, &cap, f)) > 0) {
+		json_t *ev = json_loadb(line, (size_t)len, JSON_DISABLE_EOF_CHECK, NULL);
+		const char *t = json_string_value(json_object_get(ev, "time"));
+
+		lineno++;
+		if (!json_is_object(ev) || !t) {
+			if (!bad++)
+				fprintf(stderr, "kyoten-noc: %s:%zu: not an event; skipped\n", path,
+					lineno);
+			json_decref(ev);
+			continue;
+		}
+		if ((!site || !strcmp(json_string_value(json_object_get(ev, "site")) ?: "",
+				      site)) &&
+		    (!cls || !strcmp(json_string_value(json_object_get(ev, "class")) ?: "", cls)) &&
+		    (!since || strcmp(t, since) >= 0)) {
+			shown++;
+			if (as_json)
+				fputs(line, stdout);
+			else
+				print_event(ev);
+		}
+		json_decref(ev);
+	}
+	free(line);
+	fclose(f);
+	if (bad)
+		fprintf(stderr, "kyoten-noc: %zu lines of %s were not events\n", bad, path);
+	if (!as_json)
+		fprintf(stderr, "%zu events\n", shown);
+	return 0;
+}
+
 /* Live events, recorded in DIR/events.log (one JSON object a line) as
  * they come; an event the broker delivers twice (QoS 1 allows it) is
  * recorded and shown once. */
@@ -1136,8 +1408,12 @@ static int fleet_watch(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "mail", required_argument, NULL, 'm' },
+		{ "sendmail", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct alerter al = { .sendmail = "/usr/sbin/sendmail" };
+	json_t *states = NULL;
 	const char *site = "+", *cls = NULL;
 	unsigned count = 0, timeout_s = 0, got = 0, dups = 0, refused = 0;
 	bool as_json = false;
@@ -1162,11 +1438,25 @@ static int fleet_watch(int argc, char **argv)
 		case 'n': count = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 't': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': as_json = true; break;
+		case 'm': al.to = optarg; break;
+		case 'S': al.sendmail = optarg; break;
 		default: return usage(stderr), EXIT_USAGE;
 		}
 	}
 	if (strcmp(site, "+") && !kt_yw_is_name(site))
 		return die("--site '%s' is not a site ID", site);
+	if (al.to && (!*al.to || strpbrk(al.to, "\r\n")))
+		return die("--mail '%s' is not a mail address", al.to);
+	if (al.to && access(al.sendmail, X_OK))
+		return die("--sendmail %s: %s (alerts need the machine's MTA; docs/noc.md, "
+			   "\"Alerts\")", al.sendmail, strerror(errno));
+	if (al.to) {
+		snprintf(path, sizeof(path), "%s/site-states.json", noc_dir);
+		if (!(states = json_load_file(path, 0, NULL)) || !json_is_object(states)) {
+			json_decref(states);
+			states = json_object();
+		}
+	}
 	snprintf(path, sizeof(path), "%s/events.log", noc_dir);
 	if (!(log = fopen(path, "ae")))
 		return die("%s: %s", path, strerror(errno));
@@ -1177,6 +1467,12 @@ static int fleet_watch(int argc, char **argv)
 	}
 	snprintf(topic, sizeof(topic), "kyoten/site/%s/event", site);
 	if (kt_mqttc_subscribe(m, topic, 1, &g, err, sizeof(err))) {
+		kt_mqttc_close(m, false);
+		fclose(log);
+		return die("subscribing to %s: %s", topic, err);
+	}
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/state", site);
+	if (al.to && kt_mqttc_subscribe(m, topic, 1, &g, err, sizeof(err))) {
 		kt_mqttc_close(m, false);
 		fclose(log);
 		return die("subscribing to %s: %s", topic, err);
@@ -1196,6 +1492,19 @@ static int fleet_watch(int argc, char **argv)
 			if (!end && !strncmp(err, "nothing", 7))
 				continue;
 			break;
+		}
+		if (topic_site(msg.topic, from) && !strcmp(topic_site(msg.topic, from), "state")) {
+			char st[16];
+
+			if (!al.to)
+				continue;
+			snprintf(st, sizeof(st), "%.*s", msg.len < 15 ? (int)msg.len : 15,
+				 msg.payload);
+			if (!as_json && strcmp(json_string_value(json_object_get(states, from)) ?:
+					       "", st))
+				printf("%s is %s\n", from, st);
+			alert_state(&al, states, from, st);
+			continue;
 		}
 		ev = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
 		id = json_string_value(json_object_get(ev, "id"));
@@ -1223,18 +1532,15 @@ static int fleet_watch(int argc, char **argv)
 		fprintf(log, "%s\n", line ? line : "{}");
 		free(line);
 		fflush(log);
+		if (al.to && (json_is_true(json_object_get(ev, "alert")) ||
+			      json_is_true(json_object_get(ev, "recovery"))))
+			alert_event(&al, ev);
 		if (!cls || (ec && !strcmp(ec, cls))) {
 			got++;
 			if (as_json)
 				printf("%.*s\n", (int)msg.len, msg.payload);
 			else
-				printf("%s %s %-14s %-10s %s %s: %s\n",
-				       json_string_value(json_object_get(ev, "time")) ?: "?",
-				       json_string_value(json_object_get(ev, "site")) ?: "?",
-				       ec ?: "?", json_string_value(json_object_get(ev, "severity")) ?: "?",
-				       json_string_value(json_object_get(ev, "code")) ?: "?",
-				       json_string_value(json_object_get(ev, "location")) ?: "?",
-				       json_string_value(json_object_get(ev, "detail")) ?: "");
+				print_event(ev);
 			fflush(stdout);
 		}
 		json_decref(ev);
@@ -1242,6 +1548,10 @@ static int fleet_watch(int argc, char **argv)
 	kt_mqttc_close(m, false);
 	fclose(log);
 	json_decref(seen);
+	json_decref(states);
+	if (al.to)
+		fprintf(stderr, "kyoten-noc: %u alerts mailed to %s, %u could not be\n", al.sent,
+			al.to, al.failed);
 	if (dups)
 		fprintf(stderr, "kyoten-noc: %u events delivered twice were shown once\n", dups);
 	if (refused)
@@ -1530,6 +1840,8 @@ int main(int argc, char **argv)
 		return policy_push(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "status"))
 		return fleet_status(argc - optind, argv + optind);
+	if (argc - optind >= 1 && !strcmp(argv[optind], "events"))
+		return fleet_events(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "watch"))
 		return fleet_watch(argc - optind, argv + optind);
 	if (argc - optind >= 2 && !strcmp(argv[optind], "spare") &&

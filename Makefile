@@ -86,7 +86,7 @@ LIB_SRCS := firmware/addr.c firmware/text.c firmware/log.c firmware/loop.c firmw
 	netstack/suite.c netstack/suite-wireguard.c netstack/suite-cryptrec.c \
 	netstack/noise.c netstack/cookie.c netstack/device.c \
 	netstack/tunio.c netstack/keys.c netstack/bfd.c netstack/bfdio.c \
-	netstack/pathsig.c netstack/mqtt.c
+	netstack/pathsig.c netstack/mqtt.c netstack/httpreq.c
 KYOTEND_SRCS := firmware/main.c firmware/engine.c firmware/ctl.c \
 	firmware/modules.c
 KYOTENCTL_SRCS := firmware/kyotenctl.c

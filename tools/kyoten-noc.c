@@ -28,11 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -44,6 +48,7 @@
 #include "config.h"
 #include "generated/autoconf.h"
 #include "fileio.h"
+#include "httpreq.h"
 #include "image.h"
 #include "keys.h"
 #include "mqttc.h"
@@ -73,6 +78,7 @@ static void usage(FILE *f)
 	      "                  [--json] [--mail ADDR [--sendmail PROG]]\n"
 	      "       kyoten-noc [-d DIR] events [--site S] [--class C] [--since TIME]\n"
 	      "                  [--json]\n"
+	      "       kyoten-noc [-d DIR] metrics [--listen ADDR:PORT] [--timeout S]\n"
 	      "       kyoten-noc [-d DIR] spare add SERIAL -o BUNDLE [--port wan2]\n"
 	      "                  [--passphrase-file F]\n"
 	      "       kyoten-noc [-d DIR] spare assign SERIAL SITE -c SITE.yaml [--root DIR]\n"
@@ -97,6 +103,8 @@ static void usage(FILE *f)
 	      "            alerts (faults, recoveries, a site offline) mailed to ADDR\n"
 	      "            through PROG (default /usr/sbin/sendmail), in DIR/alerts.log\n"
 	      "events      the events recorded so far, oldest first\n"
+	      "metrics     the fleet for Prometheus at http://ADDR:PORT/metrics\n"
+	      "            (default 127.0.0.1:9105)\n"
 	      "spare add   a spare box's own identity, for it to fetch a site's bundle\n"
 	      "            by itself later; installed when it goes into stock\n"
 	      "spare assign  SITE's bundle for the spare SERIAL, left at the broker for\n"
@@ -1559,6 +1567,292 @@ static int fleet_watch(int argc, char **argv)
 	return count && got < count ? 1 : 0;
 }
 
+/* --- Prometheus --- */
+
+/* A label value in the exposition format: backslash, quote and line
+ * feed escaped (the rest of what a box sent is printable text). */
+static void prom_label(FILE *f, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else if ((unsigned char)*v >= 0x20)
+			fputc(*v, f);
+	}
+}
+
+static void prom_num(FILE *f, const char *name, const char *site, const char *path,
+		     json_t *v, double scale)
+{
+	if (!json_is_number(v))
+		return;
+	fprintf(f, "%s{site=\"", name);
+	prom_label(f, site);
+	if (path) {
+		fputs("\",path=\"", f);
+		prom_label(f, path);
+	}
+	fprintf(f, "\"} %.9g\n", json_number_value(v) * scale);
+}
+
+/* The fleet as Prometheus reads it: one family at a time, as the
+ * format asks, every site in each. */
+static void prom_write(FILE *f, json_t *fleet, unsigned long long scrapes)
+{
+	static const struct { const char *name, *help, *type, *key; double scale; } site_m[] = {
+		{ "kyoten_site_uptime_seconds", "kyotend's uptime", "gauge", "uptime-s", 1 },
+		{ "kyoten_site_events_queued", "events waiting on the box", "gauge",
+		  "events-queued", 1 },
+	}, sys_m[] = {
+		{ "kyoten_site_cpu_ratio", "CPU busy since the last telemetry", "gauge",
+		  "cpu-percent", 0.01 },
+		{ "kyoten_site_load1", "load average, 1 minute", "gauge", "load-1m", 1 },
+		{ "kyoten_site_memory_total_bytes", "memory", "gauge", "memory-total-kib", 1024 },
+		{ "kyoten_site_memory_free_bytes", "memory free", "gauge", "memory-free-kib", 1024 },
+		{ "kyoten_site_temperature_celsius", "the board's hottest thermal zone", "gauge",
+		  "temperature-c", 1 },
+	}, path_m[] = {
+		{ "kyoten_path_rtt_seconds", "BFD echo round trip, average", "gauge", "rtt-us", 1e-6 },
+		{ "kyoten_path_jitter_seconds", "round-trip jitter", "gauge", "jitter-us", 1e-6 },
+		{ "kyoten_path_lost_probes", "probes lost in the window", "gauge", "lost", 1 },
+		{ "kyoten_path_handshake_age_seconds", "since the tunnel's last handshake", "gauge",
+		  "handshake-age", 1 },
+		{ "kyoten_path_receive_bytes_total", "bytes in through the tunnel", "counter",
+		  "rx-bytes", 1 },
+		{ "kyoten_path_transmit_bytes_total", "bytes out through the tunnel", "counter",
+		  "tx-bytes", 1 },
+	};
+	const char *site;
+	json_t *v;
+	time_t now = time(NULL);
+
+	fputs("# HELP kyoten_site_up 1 while the site's agent is connected to the broker\n"
+	      "# TYPE kyoten_site_up gauge\n", f);
+	json_object_foreach(fleet, site, v) {
+		fputs("kyoten_site_up{site=\"", f);
+		prom_label(f, site);
+		fprintf(f, "\"} %d\n", !strcmp(json_string_value(json_object_get(v, "state")) ?: "",
+					      "online"));
+	}
+	fputs("# HELP kyoten_site_telemetry_age_seconds since the site's last telemetry\n"
+	      "# TYPE kyoten_site_telemetry_age_seconds gauge\n", f);
+	json_object_foreach(fleet, site, v) {
+		json_t *t = json_object_get(v, "received");
+
+		if (json_is_integer(t)) {
+			json_t *age = json_integer(now - json_integer_value(t));
+
+			prom_num(f, "kyoten_site_telemetry_age_seconds", site, NULL, age, 1);
+			json_decref(age);
+		}
+	}
+	for (size_t i = 0; i < sizeof(site_m) / sizeof(site_m[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", site_m[i].name, site_m[i].help,
+			site_m[i].name, site_m[i].type);
+		json_object_foreach(fleet, site, v)
+			prom_num(f, site_m[i].name, site, NULL, json_object_get(json_object_get(v,
+				 "telemetry"), site_m[i].key), site_m[i].scale);
+	}
+	for (size_t i = 0; i < sizeof(sys_m) / sizeof(sys_m[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", sys_m[i].name, sys_m[i].help,
+			sys_m[i].name, sys_m[i].type);
+		json_object_foreach(fleet, site, v)
+			prom_num(f, sys_m[i].name, site, NULL, json_object_get(json_object_get(
+				 json_object_get(v, "telemetry"), "system"), sys_m[i].key),
+				 sys_m[i].scale);
+	}
+	fputs("# HELP kyoten_path_up 1 while the path's BFD session is up\n"
+	      "# TYPE kyoten_path_up gauge\n", f);
+	json_object_foreach(fleet, site, v) {
+		json_t *p;
+		size_t j;
+
+		json_array_foreach(json_object_get(json_object_get(v, "telemetry"), "paths"), j, p) {
+			fputs("kyoten_path_up{site=\"", f);
+			prom_label(f, site);
+			fputs("\",path=\"", f);
+			prom_label(f, json_string_value(json_object_get(p, "path")) ?: "?");
+			fputs("\",line=\"", f);
+			prom_label(f, json_string_value(json_object_get(p, "line")) ?: "?");
+			fputs("\",peer=\"", f);
+			prom_label(f, json_string_value(json_object_get(p, "peer")) ?: "?");
+			fprintf(f, "\"} %d\n", !strcmp(json_string_value(json_object_get(p, "state"))
+						       ?: "", "up"));
+		}
+	}
+	for (size_t i = 0; i < sizeof(path_m) / sizeof(path_m[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", path_m[i].name, path_m[i].help,
+			path_m[i].name, path_m[i].type);
+		json_object_foreach(fleet, site, v) {
+			json_t *p;
+			size_t j;
+
+			json_array_foreach(json_object_get(json_object_get(v, "telemetry"), "paths"),
+					   j, p)
+				prom_num(f, path_m[i].name, site,
+					 json_string_value(json_object_get(p, "path")) ?: "?",
+					 json_object_get(p, path_m[i].key), path_m[i].scale);
+		}
+	}
+	fprintf(f, "# HELP kyoten_noc_scrapes_total scrapes answered by this kyoten-noc\n"
+		"# TYPE kyoten_noc_scrapes_total counter\nkyoten_noc_scrapes_total %llu\n",
+		scrapes);
+}
+
+/* One HTTP request on a new connection: GET /metrics, answered and
+ * closed. A request that is not that gets 400, 404 or 405 saying why;
+ * one that does not arrive in 2 s is dropped. */
+static void prom_serve(int lfd, json_t *fleet, unsigned long long *scrapes,
+		       unsigned long long *bad)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	char req[KT_HTTP_REQ_MAX], *body = NULL, head[256];
+	const char *why = "", *ctype = "text/plain; version=0.0.4; charset=utf-8";
+	size_t blen = 0, got = 0;
+	bool is_head = false;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), code, n;
+	FILE *f;
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (got < sizeof(req) && !kt_http_complete(req, got)) {
+		ssize_t r = recv(fd, req + got, sizeof(req) - got, 0);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	code = kt_http_route(req, got, "/metrics", &is_head, &why);
+	if (!(f = open_memstream(&body, &blen))) {
+		close(fd);
+		return;
+	}
+	if (code == 200)
+		prom_write(f, fleet, ++*scrapes);
+	else {
+		fputs(why, f);
+		(*bad)++;
+		ctype = "text/plain; charset=utf-8";
+	}
+	fclose(f);
+	n = snprintf(head, sizeof(head), "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n", code,
+		     code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ?
+		     "Method Not Allowed" : "Bad Request", ctype, blen);
+	if (!kt_write_all(fd, head, (size_t)n) && !is_head)
+		kt_write_all(fd, body, blen);
+	free(body);
+	close(fd);
+}
+
+/* The fleet's metrics for Prometheus (and Grafana or Zabbix through
+ * it): state and telemetry as the broker delivers them, served at
+ * http://ADDR:PORT/metrics. One loop: the broker is read a tenth of a
+ * second at a time and the listening socket looked at in between
+ * (firmware/mqttc.c keeps its socket to itself, with TLS records it may
+ * hold), so a scrape waits at most that long. The request is read by
+ * netstack/httpreq.c (why by hand: there). */
+static int fleet_metrics(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen_at = "127.0.0.1:9105";
+	unsigned timeout_s = 0;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char addr[64], *colon, err[512], client[64];
+	unsigned long long scrapes = 0, bad = 0;
+	json_t *fleet = json_object();
+	struct kt_mqttc *m;
+	unsigned long port;
+	time_t end;
+	int lfd, c, one = 1;
+	uint8_t g;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'l')
+			listen_at = optarg;
+		else if (c == 't')
+			timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+		else
+			return usage(stderr), EXIT_USAGE;
+	}
+	snprintf(addr, sizeof(addr), "%s", listen_at);
+	if (!(colon = strrchr(addr, ':')) || (*colon = '\0', inet_pton(AF_INET, addr,
+	    &sa.sin_addr) != 1) || (port = strtoul(colon + 1, &colon, 10)) < 1 || port > 65535 ||
+	    *colon)
+		return die("--listen '%s' is not an IPv4 ADDRESS:PORT", listen_at);
+	sa.sin_port = htons((uint16_t)port);
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16))
+		return die("--listen %s: %s", listen_at, strerror(errno));
+	snprintf(client, sizeof(client), "kyoten-noc-metrics-%d", (int)getpid());
+	if (noc_connect(&m, client, err, sizeof(err))) {
+		close(lfd);
+		return 1;
+	}
+	if (kt_mqttc_subscribe(m, "kyoten/site/+/state", 1, &g, err, sizeof(err)) ||
+	    kt_mqttc_subscribe(m, "kyoten/site/+/telemetry", 1, &g, err, sizeof(err))) {
+		kt_mqttc_close(m, false);
+		close(lfd);
+		return die("subscribing: %s", err);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "kyoten-noc: metrics at http://%s/metrics\n", listen_at);
+	end = timeout_s ? time(NULL) + timeout_s : 0;
+	while (!end || time(NULL) < end) {
+		struct kt_mqttc_msg msg;
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		char site[KT_NAME_MAX];
+		const char *leaf;
+		int r = kt_mqttc_next(m, &msg, 100, err, sizeof(err));
+
+		if (r && r != -ETIMEDOUT) {
+			fprintf(stderr, "kyoten-noc: the broker: %s\n", err);
+			break;
+		}
+		if (!r && (leaf = topic_site(msg.topic, site))) {
+			json_t *s = json_object_get(fleet, site);
+
+			if (!s) {
+				s = json_object();
+				json_object_set_new(fleet, site, s);
+			}
+			if (!strcmp(leaf, "state"))
+				json_object_set_new(s, "state", json_stringn((const char *)msg.payload,
+									     msg.len));
+			else if (!strcmp(leaf, "telemetry")) {
+				json_t *t = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
+
+				if (json_is_object(t)) {
+					json_object_set_new(s, "telemetry", t);
+					json_object_set_new(s, "received", json_integer(time(NULL)));
+				} else {
+					json_decref(t);
+					fprintf(stderr, "kyoten-noc: %s: telemetry that is not a JSON "
+						"object; the last good one kept\n", site);
+				}
+			}
+		}
+		while (poll(&pfd, 1, 0) == 1)
+			prom_serve(lfd, fleet, &scrapes, &bad);
+	}
+	kt_mqttc_close(m, false);
+	close(lfd);
+	json_decref(fleet);
+	fprintf(stderr, "kyoten-noc: %llu scrapes answered, %llu requests refused\n", scrapes,
+		bad);
+	return 0;
+}
+
 /* --- pushing a policy --- */
 
 struct target_site {
@@ -1840,6 +2134,8 @@ int main(int argc, char **argv)
 		return policy_push(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "status"))
 		return fleet_status(argc - optind, argv + optind);
+	if (argc - optind >= 1 && !strcmp(argv[optind], "metrics"))
+		return fleet_metrics(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "events"))
 		return fleet_events(argc - optind, argv + optind);
 	if (argc - optind >= 1 && !strcmp(argv[optind], "watch"))

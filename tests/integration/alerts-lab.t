@@ -29,15 +29,16 @@ fi
 MBOX=/var/mail/root
 
 . "$REPO/tests/lib/noclab.sh"
-watcher=
+watcher= metrics=
 cleanup() {
 	[[ -n $watcher ]] && kill "$watcher" 2>/dev/null
+	[[ -n $metrics ]] && kill "$metrics" 2>/dev/null
 	noclab_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "1..11"
+echo "1..14"
 
 noclab_up 1
 online1() {
@@ -51,6 +52,31 @@ wait_for 20 online1 || echo "# site1 did not come online: $(tail -3 "$dir/agent1
 ok "telemetry carries CPU use and memory, and temperature as null where the board has none" \
 	jq -e '.sites[0].telemetry.system | (.["cpu-percent"] | type == "number" and . >= 0 and . <= 100)
 		and .["memory-total-kib"] > 0 and has("temperature-c")' "$dir/status.json"
+
+# The Prometheus endpoint.
+ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc" metrics --listen 127.0.0.1:9105 \
+	--timeout 120 >/dev/null 2>"$dir/metrics.err" &
+metrics=$!
+scrape() { ip netns exec "$L-cloud" curl -sS --max-time 5 "$@"; }
+paths_up() { # N: site1's paths up in the metrics
+	scrape http://127.0.0.1:9105/metrics >"$dir/metrics" 2>/dev/null &&
+		[[ $(grep -c '^kyoten_path_up{site="site1",path="kt-h[12]-l[12]",line="[a-z]*",peer="hub[12]"} 1$' \
+			"$dir/metrics") == "$1" ]]
+}
+# RTT once the paths' first probes came back.
+metrics_ready() { paths_up 4 && (($(grep -c '^kyoten_path_rtt_seconds' "$dir/metrics") == 4)); }
+wait_for 15 metrics_ready
+ok "kyoten-noc metrics: site1 up with its 4 paths up, RTT in seconds, every family typed" bash -c '
+	grep -Ec "^kyoten_path_up\{site=\"site1\".*\} 1$" "$0" | grep -qx 4 &&
+	grep -q "^kyoten_site_up{site=\"site1\"} 1$" "$0" &&
+	(($(grep -Ec "^kyoten_path_rtt_seconds\{site=\"site1\",path=\"kt-h[12]-l[12]\"\} [0-9.e-]+$" "$0") == 4)) &&
+	grep -q "^# TYPE kyoten_path_receive_bytes_total counter$" "$0" &&
+	grep -Eq "^kyoten_site_memory_total_bytes\{site=\"site1\"\} [0-9.e+]+$" "$0" &&
+	! grep -v "^#" "$0" | grep -Ev "^[a-z_][a-z0-9_]*(\{[^}]*\})? [-0-9.e+]+$" || { grep -v "^#" "$0"; exit 1; }' "$dir/metrics"
+ok "metrics: another path is 404, another method 405, each saying why" bash -c '
+	[[ $("$@" -o /dev/null -w "%{http_code}" http://127.0.0.1:9105/) == 404 ]] &&
+	[[ $("$@" -o /dev/null -w "%{http_code}" -X POST http://127.0.0.1:9105/metrics) == 405 ]] &&
+	"$@" http://127.0.0.1:9105/x | grep -q "at /metrics"' - ip netns exec "$L-cloud" curl -sS --max-time 5
 
 # The mail that came after byte $start of the mailbox.
 start=$(stat -c %s "$MBOX" 2>/dev/null || echo 0)
@@ -82,6 +108,7 @@ ok "the mail holds the annex fields: device number, time, class, location, cause
 	grep -q "^Content-Type: text/plain; charset=UTF-8$" "$0/mail1"' "$dir" "$dir/mbox"
 sed -n '/^Subject: .*KT-PATH_DOWN/,/^Event ID/p' "$dir/mail1" | head -20 | sed 's/^/# /'
 
+ok "metrics: the cut shows as 2 of site1's paths up" wait_for 10 paths_up 2
 lab line up site1 closed >/dev/null
 ok "the line's return is mailed as a recovery" \
 	wait_for 20 has_mail "\[Kyoten\] RECOVERED site1: communications KT-PATH_UP"

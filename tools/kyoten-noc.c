@@ -71,6 +71,7 @@ static void usage(FILE *f)
 	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
 	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
 	      "       kyoten-noc [-d DIR] site list\n"
+	      "       kyoten-noc [-d DIR] policy plan FILE --sites A,B,... [--diff]\n"
 	      "       kyoten-noc [-d DIR] policy push FILE --sites A,B,... [--canary S]\n"
 	      "                  [--wave N] [--timeout S] [--confirm-timeout S]\n"
 	      "       kyoten-noc [-d DIR] status [--json] [--wait MS]\n"
@@ -94,6 +95,8 @@ static void usage(FILE *f)
 	      "            NOC tools' own (DIR/noc/), a Mosquitto configuration with\n"
 	      "            TLS 1.3, client certificates only and a per-site ACL\n"
 	      "site list   the sites issued so far\n"
+	      "policy plan what pushing FILE would change at each site, against what\n"
+	      "            it last confirmed (--diff: the lines); nothing is sent\n"
 	      "policy push FILE (\"{site}\" in it: one file per site), signed with the\n"
 	      "            policy key: the canary first, then waves; stops at the\n"
 	      "            first site that does not confirm; recorded in DIR/pushes.log\n"
@@ -1202,8 +1205,21 @@ static int send_mail(const struct alerter *al, const char *subject, const char *
 		fclose(f);
 	} else
 		close(fds[1]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	/* An MTA that hangs must not hold the watch: 30 s, then it is
+	 * killed and the alert recorded as not sent. */
+	for (int i = 0;; i++) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (i == 600) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return kt_errf(err, errlen, -EIO, "%s did not finish in 30 s",
+				       al->sendmail);
+		}
+		usleep(50000);
+	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
@@ -1873,6 +1889,30 @@ static void site_file(const char *pattern, const char *site, char *out, size_t c
 		snprintf(out, cap, "%.*s%s%s", (int)(at - pattern), pattern, site, at + 6);
 }
 
+/* DIR/sites/SITE/policies/SHA256.yaml: every policy pushed, kept so that
+ * `policy plan` can show what the next one changes. */
+static void policy_copy_path(const char *site, const char *sha, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/sites/%s/policies/%s.yaml", noc_dir, site, sha);
+}
+
+static void keep_policy(const char *site, const char *sha, const uint8_t *p, size_t len)
+{
+	char path[4200], d[4200];
+	int r;
+
+	snprintf(d, sizeof(d), "%s/sites", noc_dir);
+	mkdir(d, 0700);
+	snprintf(d, sizeof(d), "%s/sites/%s", noc_dir, site);
+	mkdir(d, 0700);
+	snprintf(d, sizeof(d), "%s/sites/%s/policies", noc_dir, site);
+	mkdir(d, 0700);
+	policy_copy_path(site, sha, path, sizeof(path));
+	if ((r = kt_write_file_new(path, p, len, 0600)) && r != -EEXIST)
+		fprintf(stderr, "kyoten-noc: %s: %s (policy plan will not have it)\n", path,
+			strerror(-r));
+}
+
 static int push_one(struct kt_mqttc *m, const uint8_t seed[32], const char *pattern,
 		    struct kt_polsign *ps, struct target_site *t, char *err, size_t errlen)
 {
@@ -1886,6 +1926,7 @@ static int push_one(struct kt_mqttc *m, const uint8_t seed[32], const char *patt
 		return kt_errf(err, errlen, r, "%s: %s", path, strerror(-r));
 	wc_Sha256Hash(policy, (word32)plen, sha);
 	kt_hex(sha, 32, t->sha256);
+	keep_policy(t->name, t->sha256, policy, plen);
 	snprintf(ps->site, sizeof(ps->site), "%s", t->name);
 	snprintf(ps->name, sizeof(ps->name), "%s", path[0] ? basename(path) : "policy");
 	ps->policy = policy;
@@ -1941,6 +1982,163 @@ static void await_wave(struct kt_mqttc *m, const char *push_id, struct target_si
 				 timeout_s);
 			snprintf(w[i].result, sizeof(w[i].result), "no answer");
 		}
+}
+
+/* The newest push that SITE confirmed, from DIR/pushes.log: its sha256,
+ * push ID and time into the arguments; false if none. */
+static bool last_confirmed(const char *site, char sha[65], char id[17], char when[32])
+{
+	char path[4200], *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pushes.log", noc_dir);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		json_t *s = json_object_get(json_object_get(j, "sites"), site);
+
+		if (!strcmp(json_string_value(json_object_get(s, "result")) ?: "", "confirmed") &&
+		    strlen(json_string_value(json_object_get(s, "sha256")) ?: "") == 64) {
+			snprintf(sha, 65, "%s", json_string_value(json_object_get(s, "sha256")));
+			snprintf(id, 17, "%s", json_string_value(json_object_get(j, "push-id")) ?: "?");
+			snprintf(when, 32, "%s", json_string_value(json_object_get(j, "time")) ?: "?");
+			found = true;
+		}
+		json_decref(j);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* `diff -u OLD NEW` (diffutils, on every Debian machine): its output
+ * into out (when wanted), its added and removed lines counted. */
+static int run_diff(const char *a, const char *b, bool show, unsigned *plus, unsigned *minus)
+{
+	int fds[2], st = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	pid_t pid;
+	FILE *f;
+
+	*plus = *minus = 0;
+	if (pipe2(fds, O_CLOEXEC) || (pid = fork()) < 0)
+		return -errno;
+	if (!pid) {
+		dup2(fds[1], 1);
+		execlp("diff", "diff", "-u", "--label", "confirmed", "--label", "planned", a, b,
+		       (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	while (f && getline(&line, &cap, f) > 0) {
+		if (line[0] == '+' && strncmp(line, "+++", 3))
+			(*plus)++;
+		else if (line[0] == '-' && strncmp(line, "---", 3))
+			(*minus)++;
+		if (show)
+			printf("    %s", line);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	else
+		close(fds[0]);
+	waitpid(pid, &st, 0);
+	/* diff: 0 the same, 1 different, 2 trouble. */
+	return WIFEXITED(st) && WEXITSTATUS(st) <= 1 ? 0 : -EIO;
+}
+
+/* What a push of FILE would change at each site: against the policy the
+ * site last confirmed from this NOC (kept from the push), nothing sent. */
+static int policy_plan(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sites", required_argument, NULL, 's' },
+		{ "diff", no_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sites = NULL, *file;
+	bool show = false;
+	char *list, *tok, *save;
+	unsigned changes = 0, same = 0, fresh = 0, bad = 0;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 's')
+			sites = optarg;
+		else if (c == 'D')
+			show = true;
+		else
+			return usage(stderr), EXIT_USAGE;
+	}
+	if (optind + 2 != argc || !sites) {
+		fprintf(stderr, "kyoten-noc: policy plan FILE --sites A,B,... [--diff]\n");
+		return EXIT_USAGE;
+	}
+	file = argv[optind + 1];
+	printf("plan for %s (nothing is sent)\n", file);
+	list = strdup(sites);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char path[4200], old[4200], sha[65], id[17], when[32], now_sha[65];
+		uint8_t *p, h[32];
+		size_t plen;
+		unsigned plus, minus;
+		int r;
+
+		if (!kt_yw_is_name(tok)) {
+			free(list);
+			return die("'%s' is not a site ID", tok);
+		}
+		site_file(file, tok, path, sizeof(path));
+		if ((r = kt_read_file(path, KT_POLSIGN_MAX / 2, &p, &plen))) {
+			printf("  %-16s %-10s %s: %s\n", tok, "unreadable", path, strerror(-r));
+			bad++;
+			continue;
+		}
+		wc_Sha256Hash(p, (word32)plen, h);
+		free(p);
+		kt_hex(h, 32, now_sha);
+		if (!last_confirmed(tok, sha, id, when)) {
+			printf("  %-16s %-10s no push confirmed by this site yet: all of %s is new "
+			       "to it (the box runs its installed policy)\n", tok, "new", path);
+			fresh++;
+			continue;
+		}
+		if (!strcmp(sha, now_sha)) {
+			printf("  %-16s %-10s the policy of push %s, confirmed %s\n", tok,
+			       "unchanged", id, when);
+			same++;
+			continue;
+		}
+		policy_copy_path(tok, sha, old, sizeof(old));
+		if (access(old, R_OK)) {
+			printf("  %-16s %-10s differs from push %s (confirmed %s), whose copy "
+			       "%s is gone\n", tok, "changes", id, when, old);
+			changes++;
+			continue;
+		}
+		printf("  %-16s %-10s against push %s, confirmed %s:", tok, "changes", id, when);
+		fflush(stdout);
+		if (run_diff(old, path, false, &plus, &minus)) {
+			printf(" diff failed\n");
+			bad++;
+			continue;
+		}
+		printf(" %u lines added, %u removed\n", plus, minus);
+		if (show)
+			run_diff(old, path, true, &plus, &minus);
+		changes++;
+	}
+	free(list);
+	printf("%u sites change, %u unchanged, %u new, %u could not be planned\n", changes,
+	       same, fresh, bad);
+	return bad ? 1 : 0;
 }
 
 /* A policy to sites in stages: the canary alone first, then waves; the
@@ -2129,6 +2327,9 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && !strcmp(argv[optind], "ca") &&
 	    !strcmp(argv[optind + 1], "init"))
 		return ca_init(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "policy") &&
+	    !strcmp(argv[optind + 1], "plan"))
+		return policy_plan(argc - optind, argv + optind);
 	if (argc - optind >= 2 && !strcmp(argv[optind], "policy") &&
 	    !strcmp(argv[optind + 1], "push"))
 		return policy_push(argc - optind, argv + optind);

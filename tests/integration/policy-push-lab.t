@@ -27,7 +27,7 @@ require_built kyotend kyotenctl kyoten-noc kyoten-provision kyoten-agent kyoten-
 trap noclab_cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "1..8"
+echo "1..11"
 
 noclab_up 3
 
@@ -70,6 +70,28 @@ ok "each box runs it confirmed, applied by its agent with the push named" bash -
 ok "the push is recorded: who, when, which file, each site's result" bash -c '
 	jq -se "length == 1 and .[0].complete and .[0].by != \"\" and
 		([.[0].sites[] | select(.result == \"confirmed\")] | length) == 3" "$0/noc/pushes.log" >/dev/null' "$dir"
+
+# policy plan: nothing sent, each site against what it confirmed.
+cp "$dir/policy-site2.yaml" "$dir/plan-site2.yaml"
+for s in 1 3; do cp "$dir/policy-site$s.yaml" "$dir/plan-site$s.yaml"; done
+printf '  - from: box\n    to: internet-line\n    proto: udp\n    ports: [123]\n    purpose: "NTP"\n' \
+	>>"$dir/plan-site2.yaml"
+g2=$(gen_of site2)
+ok "policy plan: site1 and site3 unchanged, site2 changes by the lines added, shown with --diff; nothing sent" bash -c '
+	"$@" policy plan "$0/plan-{site}.yaml" --sites site1,site2,site3 --diff >"$0/plan" 2>&1 &&
+	grep -Eq "^  site1 +unchanged +the policy of push [0-9a-f]{16}, confirmed" "$0/plan" &&
+	grep -Eq "^  site3 +unchanged " "$0/plan" &&
+	grep -Eq "^  site2 +changes +against push [0-9a-f]{16}, confirmed .*: 5 lines added, 0 removed$" "$0/plan" &&
+	grep -q "^    +    purpose: \"NTP\"" "$0/plan" && grep -q "^1 sites change, 2 unchanged, 0 new" "$0/plan"' \
+	"$dir" ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc"
+sed 's/^/# /' "$dir/plan" | head -20
+ok "policy plan sent nothing: site2 still runs the generation it confirmed" test "$(gen_of site2)" = "$g2"
+ok "policy plan: a site never pushed is new, a missing file is named and fails the plan" bash -c '
+	"$@" policy plan "$0/policy-site1.yaml" --sites site7 >"$0/plan2" 2>&1 &&
+	grep -Eq "^  site7 +new +no push confirmed" "$0/plan2" &&
+	! "$@" policy plan "$0/nothing-{site}.yaml" --sites site1 >"$0/plan3" 2>&1 &&
+	grep -q "nothing-site1.yaml: No such file" "$0/plan3"' "$dir" ip netns exec "$L-cloud" \
+	"$BUILD/kyoten-noc" -d "$dir/noc"
 
 # Another NOC's key: the same broker identity, another policy key.
 cp -a "$dir/noc" "$dir/noc2"

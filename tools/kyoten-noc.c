@@ -1032,6 +1032,38 @@ static const char *topic_site(const char *topic, char site[KT_NAME_MAX])
 	return slash + 1;
 }
 
+/* A site's state or telemetry from the broker into fleet (by site ID):
+ * "state", "telemetry" and when it came ("received", Unix time).
+ * Telemetry that is not a JSON object is named and the last good one
+ * kept. */
+static void fleet_take(json_t *fleet, const struct kt_mqttc_msg *msg)
+{
+	char site[KT_NAME_MAX];
+	const char *leaf = topic_site(msg->topic, site);
+	json_t *s;
+
+	if (!leaf)
+		return;
+	if (!(s = json_object_get(fleet, site))) {
+		s = json_pack("{s:s}", "site", site);
+		json_object_set_new(fleet, site, s);
+	}
+	if (!strcmp(leaf, "state"))
+		json_object_set_new(s, "state", json_stringn((const char *)msg->payload, msg->len));
+	else if (!strcmp(leaf, "telemetry")) {
+		json_t *t = json_loadb((const char *)msg->payload, msg->len, 0, NULL);
+
+		if (json_is_object(t)) {
+			json_object_set_new(s, "telemetry", t);
+			json_object_set_new(s, "received", json_integer(time(NULL)));
+		} else {
+			json_decref(t);
+			fprintf(stderr, "kyoten-noc: %s: telemetry that is not a JSON object; the "
+				"last good one kept\n", site);
+		}
+	}
+}
+
 static int fleet_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1069,26 +1101,10 @@ static int fleet_status(int argc, char **argv)
 	/* What the broker retains arrives at once; then a quiet wait. */
 	for (;;) {
 		struct kt_mqttc_msg msg;
-		char site[KT_NAME_MAX];
-		const char *leaf;
-		json_t *s;
 
 		if (kt_mqttc_next(m, &msg, wait_ms, err, sizeof(err)))
 			break;
-		if (!(leaf = topic_site(msg.topic, site)))
-			continue;
-		if (!(s = json_object_get(fleet, site))) {
-			s = json_pack("{s:s}", "site", site);
-			json_object_set_new(fleet, site, s);
-		}
-		if (!strcmp(leaf, "state"))
-			json_object_set_new(s, "state", json_stringn((const char *)msg.payload, msg.len));
-		else if (!strcmp(leaf, "telemetry")) {
-			json_t *t = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
-
-			if (t)
-				json_object_set_new(s, "telemetry", t);
-		}
+		fleet_take(fleet, &msg);
 	}
 	kt_mqttc_close(m, false);
 	list = json_array();
@@ -1827,37 +1843,14 @@ static int fleet_metrics(int argc, char **argv)
 	while (!end || time(NULL) < end) {
 		struct kt_mqttc_msg msg;
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-		char site[KT_NAME_MAX];
-		const char *leaf;
 		int r = kt_mqttc_next(m, &msg, 100, err, sizeof(err));
 
 		if (r && r != -ETIMEDOUT) {
 			fprintf(stderr, "kyoten-noc: the broker: %s\n", err);
 			break;
 		}
-		if (!r && (leaf = topic_site(msg.topic, site))) {
-			json_t *s = json_object_get(fleet, site);
-
-			if (!s) {
-				s = json_object();
-				json_object_set_new(fleet, site, s);
-			}
-			if (!strcmp(leaf, "state"))
-				json_object_set_new(s, "state", json_stringn((const char *)msg.payload,
-									     msg.len));
-			else if (!strcmp(leaf, "telemetry")) {
-				json_t *t = json_loadb((const char *)msg.payload, msg.len, 0, NULL);
-
-				if (json_is_object(t)) {
-					json_object_set_new(s, "telemetry", t);
-					json_object_set_new(s, "received", json_integer(time(NULL)));
-				} else {
-					json_decref(t);
-					fprintf(stderr, "kyoten-noc: %s: telemetry that is not a JSON "
-						"object; the last good one kept\n", site);
-				}
-			}
-		}
+		if (!r)
+			fleet_take(fleet, &msg);
 		while (poll(&pfd, 1, 0) == 1)
 			prom_serve(lfd, fleet, &scrapes, &bad);
 	}

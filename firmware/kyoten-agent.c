@@ -220,7 +220,8 @@ static void poll_events(struct agent *a, int64_t started)
 		cursor_save(a);
 }
 
-/* CPU busy since the last call, in percent of all cores (/proc/stat's
+/* CPU busy since the last call (the agent looks every second), in
+ * percent of all cores (/proc/stat's
  * first line); -1 the first time or when it cannot be read. */
 static double cpu_busy(struct agent *a)
 {
@@ -235,9 +236,14 @@ static double cpu_busy(struct agent *a)
 		for (int i = 0; i < 8; i++)
 			total += v[i];
 		idle = v[3] + v[4];	/* idle and iowait */
-		if (a->cpu_total && total > a->cpu_total)
-			pct = 100.0 * (double)((total - a->cpu_total) - (idle - a->cpu_idle)) /
-			      (double)(total - a->cpu_total);
+		/* Signed: iowait may go back (proc(5)). */
+		if (a->cpu_total && total > a->cpu_total) {
+			double dt = (double)(total - a->cpu_total);
+			double di = (double)idle - (double)a->cpu_idle;
+
+			pct = 100.0 * (dt - di) / dt;
+			pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
+		}
 		a->cpu_total = total;
 		a->cpu_idle = idle;
 	}

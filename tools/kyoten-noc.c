@@ -1054,8 +1054,16 @@ static void fleet_take(json_t *fleet, const struct kt_mqttc_msg *msg)
 		json_t *t = json_loadb((const char *)msg->payload, msg->len, 0, NULL);
 
 		if (json_is_object(t)) {
+			struct tm tm = { 0 };
+			const char *when = json_string_value(json_object_get(t, "time"));
+			time_t at = time(NULL);
+
+			/* What the broker retained may be old: its own time then
+			 * (the box's clock), else when it came. */
+			if (msg->retain && when && strptime(when, "%Y-%m-%dT%H:%M:%S", &tm))
+				at = timegm(&tm);
 			json_object_set_new(s, "telemetry", t);
-			json_object_set_new(s, "received", json_integer(time(NULL)));
+			json_object_set_new(s, "received", json_integer(at));
 		} else {
 			json_decref(t);
 			fprintf(stderr, "kyoten-noc: %s: telemetry that is not a JSON object; the "
@@ -1226,8 +1234,11 @@ static int send_mail(const struct alerter *al, const char *subject, const char *
 	for (int i = 0;; i++) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 
-		if (w == pid || (w < 0 && errno != EINTR))
+		if (w == pid)
 			break;
+		if (w < 0 && errno != EINTR)
+			return kt_errf(err, errlen, -EIO, "waiting for %s: %s", al->sendmail,
+				       strerror(errno));
 		if (i == 600) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -1314,7 +1325,8 @@ static void alert_state(struct alerter *al, json_t *states, const char *site,
 			const char *state)
 {
 	const char *had = json_string_value(json_object_get(states, site));
-	char subject[256], body[1024], err[256], when[32], path[4200], tmp[4300], was[16];
+	char subject[256] = "", body[1024], err[256], when[32], path[4200], tmp[4300], was[16];
+	int r = 0;
 
 	if (had && !strcmp(had, state))
 		return;
@@ -1323,8 +1335,6 @@ static void alert_state(struct alerter *al, json_t *states, const char *site,
 	json_object_set_new(states, site, json_string(state));
 	snprintf(path, sizeof(path), "%s/site-states.json", noc_dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (json_dump_file(states, tmp, JSON_COMPACT) || rename(tmp, path))
-		fprintf(stderr, "kyoten-noc: %s: cannot be written\n", path);
 	kt_utc_time(time(NULL), when, sizeof(when));
 	if (!strcmp(state, "offline")) {
 		snprintf(subject, sizeof(subject), "[Kyoten] ALERT %s: offline", site);
@@ -1338,9 +1348,14 @@ static void alert_state(struct alerter *al, json_t *states, const char *site,
 		snprintf(body, sizeof(body), "Site %s is connected to the NOC again.\n\n"
 			 "%-24s %s\n%-24s %s\n", site, "Site", site, "Noticed at (UTC)", when);
 	} else
-		return;		/* first seen online, or a clean stop: no alert */
-	alert_record(al, site, state, subject, send_mail(al, subject, body, err, sizeof(err)),
-		     err);
+		r = 0;		/* first seen online, or a clean stop: no alert */
+	if (*subject)
+		alert_record(al, site, state, subject,
+			     r = send_mail(al, subject, body, err, sizeof(err)), err);
+	/* On the disk only once mailed: a watch started after an MTA
+	 * failure mails it again. */
+	if (!r && (json_dump_file(states, tmp, JSON_COMPACT) || rename(tmp, path)))
+		fprintf(stderr, "kyoten-noc: %s: cannot be written\n", path);
 }
 
 static void print_event(json_t *ev)
@@ -1369,7 +1384,7 @@ static int fleet_events(int argc, char **argv)
 	};
 	const char *site = NULL, *cls = NULL, *since = NULL;
 	bool as_json = false;
-	char path[4200], *line = NULL;
+	char path[4200], *line = NULL, since_buf[64];
 	size_t cap = 0, shown = 0, bad = 0, lineno = 0;
 	ssize_t len;
 	FILE *f;
@@ -1399,6 +1414,12 @@ static int fleet_events(int argc, char **argv)
 		      strspn(since, "0123456789-T:.Z") != strlen(since)))
 		return die("--since '%s' is not a UTC time like 2026-12-02 or "
 			   "2026-12-02T07:40:00Z", since);
+	/* "…:00Z" would sort after "…:00.123Z" of the same second. */
+	if (since) {
+		snprintf(since_buf, sizeof(since_buf), "%s", since);
+		since_buf[strcspn(since_buf, "Z")] = '\0';
+		since = since_buf;
+	}
 	snprintf(path, sizeof(path), "%s/events.log", noc_dir);
 	if (!(f = fopen(path, "re")))
 		return errno == ENOENT ? (puts("no events recorded yet (kyoten-noc watch "
@@ -1456,7 +1477,7 @@ static int fleet_watch(int argc, char **argv)
 	json_t *states = NULL;
 	const char *site = "+", *cls = NULL;
 	unsigned count = 0, timeout_s = 0, got = 0, dups = 0, refused = 0;
-	bool as_json = false;
+	bool as_json = false, lost = false;
 	char topic[128], err[512], path[4200], client[64];
 	json_t *seen = json_object();
 	struct kt_mqttc *m;
@@ -1485,7 +1506,7 @@ static int fleet_watch(int argc, char **argv)
 	}
 	if (strcmp(site, "+") && !kt_yw_is_name(site))
 		return die("--site '%s' is not a site ID", site);
-	if (al.to && (!*al.to || strpbrk(al.to, "\r\n")))
+	if (al.to && (!*al.to || strlen(al.to) > 250 || strpbrk(al.to, "\r\n")))
 		return die("--mail '%s' is not a mail address", al.to);
 	if (al.to && access(al.sendmail, X_OK))
 		return die("--sendmail %s: %s (alerts need the machine's MTA; docs/noc.md, "
@@ -1529,8 +1550,13 @@ static int fleet_watch(int argc, char **argv)
 		if (end && !wait)
 			break;
 		if (kt_mqttc_next(m, &msg, wait, err, sizeof(err))) {
-			if (!end && !strncmp(err, "nothing", 7))
-				continue;
+			if (!strncmp(err, "nothing", 7)) {
+				if (!end)
+					continue;
+				break;
+			}
+			fprintf(stderr, "kyoten-noc: the broker: %s\n", err);
+			lost = true;
 			break;
 		}
 		if (topic_site(msg.topic, from) && !strcmp(topic_site(msg.topic, from), "state")) {
@@ -1596,7 +1622,7 @@ static int fleet_watch(int argc, char **argv)
 		fprintf(stderr, "kyoten-noc: %u events delivered twice were shown once\n", dups);
 	if (refused)
 		fprintf(stderr, "kyoten-noc: %u messages refused\n", refused);
-	return count && got < count ? 1 : 0;
+	return lost || (count && got < count) ? 1 : 0;
 }
 
 /* --- Prometheus --- */
@@ -1626,7 +1652,10 @@ static void prom_num(FILE *f, const char *name, const char *site, const char *pa
 		fputs("\",path=\"", f);
 		prom_label(f, path);
 	}
-	fprintf(f, "\"} %.9g\n", json_number_value(v) * scale);
+	if (json_is_integer(v) && scale >= 1)	/* counters exact, not rounded */
+		fprintf(f, "\"} %lld\n", (long long)json_integer_value(v) * (long long)scale);
+	else
+		fprintf(f, "\"} %.9g\n", json_number_value(v) * scale);
 }
 
 /* The fleet as Prometheus reads it: one family at a time, as the
@@ -1638,7 +1667,7 @@ static void prom_write(FILE *f, json_t *fleet, unsigned long long scrapes)
 		{ "kyoten_site_events_queued", "events waiting on the box", "gauge",
 		  "events-queued", 1 },
 	}, sys_m[] = {
-		{ "kyoten_site_cpu_ratio", "CPU busy since the last telemetry", "gauge",
+		{ "kyoten_site_cpu_ratio", "CPU busy over the agent's last second", "gauge",
 		  "cpu-percent", 0.01 },
 		{ "kyoten_site_load1", "load average, 1 minute", "gauge", "load-1m", 1 },
 		{ "kyoten_site_memory_total_bytes", "memory", "gauge", "memory-total-kib", 1024 },
@@ -1736,6 +1765,14 @@ static void prom_write(FILE *f, json_t *fleet, unsigned long long scrapes)
 /* One HTTP request on a new connection: GET /metrics, answered and
  * closed. A request that is not that gets 400, 404 or 405 saying why;
  * one that does not arrive in 2 s is dropped. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void prom_serve(int lfd, json_t *fleet, unsigned long long *scrapes,
 		       unsigned long long *bad)
 {
@@ -1745,16 +1782,20 @@ static void prom_serve(int lfd, json_t *fleet, unsigned long long *scrapes,
 	size_t blen = 0, got = 0;
 	bool is_head = false;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), code, n;
+	uint64_t deadline = mono_ms() + 2000;
 	FILE *f;
 
 	if (fd < 0)
 		return;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* 2 s for the whole request, however slowly it trickles in. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (got < sizeof(req) && !kt_http_complete(req, got)) {
-		ssize_t r = recv(fd, req + got, sizeof(req) - got, 0);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = (long)(deadline - mono_ms());
+		ssize_t r;
 
-		if (r <= 0)
+		if (left <= 0 || poll(&p, 1, (int)left) != 1 ||
+		    (r = recv(fd, req + got, sizeof(req) - got, MSG_DONTWAIT)) <= 0)
 			break;
 		got += (size_t)r;
 	}
@@ -1772,9 +1813,10 @@ static void prom_serve(int lfd, json_t *fleet, unsigned long long *scrapes,
 	}
 	fclose(f);
 	n = snprintf(head, sizeof(head), "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
-		     "Content-Length: %zu\r\nConnection: close\r\n\r\n", code,
+		     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", code,
 		     code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ?
-		     "Method Not Allowed" : "Bad Request", ctype, blen);
+		     "Method Not Allowed" : "Bad Request", ctype, blen,
+		     code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	if (!kt_write_all(fd, head, (size_t)n) && !is_head)
 		kt_write_all(fd, body, blen);
 	free(body);
@@ -1800,6 +1842,7 @@ static int fleet_metrics(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	char addr[64], *colon, err[512], client[64];
 	unsigned long long scrapes = 0, bad = 0;
+	bool lost = false;
 	json_t *fleet = json_object();
 	struct kt_mqttc *m;
 	unsigned long port;
@@ -1822,7 +1865,7 @@ static int fleet_metrics(int argc, char **argv)
 	    *colon)
 		return die("--listen '%s' is not an IPv4 ADDRESS:PORT", listen_at);
 	sa.sin_port = htons((uint16_t)port);
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
 	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16))
 		return die("--listen %s: %s", listen_at, strerror(errno));
@@ -1843,15 +1886,19 @@ static int fleet_metrics(int argc, char **argv)
 	while (!end || time(NULL) < end) {
 		struct kt_mqttc_msg msg;
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-		int r = kt_mqttc_next(m, &msg, 100, err, sizeof(err));
+		int r = kt_mqttc_next(m, &msg, 100, err, sizeof(err)), accepts = 0;
 
-		if (r && r != -ETIMEDOUT) {
+		/* -ETIMEDOUT is also a broker that stopped answering pings:
+		 * only "nothing came" goes on. */
+		if (r && (r != -ETIMEDOUT || strncmp(err, "nothing", 7))) {
 			fprintf(stderr, "kyoten-noc: the broker: %s\n", err);
+			lost = true;
 			break;
 		}
 		if (!r)
 			fleet_take(fleet, &msg);
-		while (poll(&pfd, 1, 0) == 1)
+		/* A few a turn: the broker must not wait behind a crowd. */
+		while (accepts++ < 8 && poll(&pfd, 1, 0) == 1)
 			prom_serve(lfd, fleet, &scrapes, &bad);
 	}
 	kt_mqttc_close(m, false);
@@ -1859,7 +1906,7 @@ static int fleet_metrics(int argc, char **argv)
 	json_decref(fleet);
 	fprintf(stderr, "kyoten-noc: %llu scrapes answered, %llu requests refused\n", scrapes,
 		bad);
-	return 0;
+	return lost ? 1 : 0;	/* a service manager restarts it */
 }
 
 /* --- pushing a policy --- */
@@ -1894,12 +1941,10 @@ static void keep_policy(const char *site, const char *sha, const uint8_t *p, siz
 	char path[4200], d[4200];
 	int r;
 
-	snprintf(d, sizeof(d), "%s/sites", noc_dir);
-	mkdir(d, 0700);
-	snprintf(d, sizeof(d), "%s/sites/%s", noc_dir, site);
-	mkdir(d, 0700);
+	/* Only for a site this NOC issued: a typo in --sites makes no folder. */
 	snprintf(d, sizeof(d), "%s/sites/%s/policies", noc_dir, site);
-	mkdir(d, 0700);
+	if (mkdir(d, 0700) && errno != EEXIST)
+		return;
 	policy_copy_path(site, sha, path, sizeof(path));
 	if ((r = kt_write_file_new(path, p, len, 0600)) && r != -EEXIST)
 		fprintf(stderr, "kyoten-noc: %s: %s (policy plan will not have it)\n", path,
@@ -2014,12 +2059,18 @@ static int run_diff(const char *a, const char *b, bool show, unsigned *plus, uns
 	int fds[2], st = 0;
 	char *line = NULL;
 	size_t cap = 0;
+	bool hunks = false;
 	pid_t pid;
 	FILE *f;
 
 	*plus = *minus = 0;
-	if (pipe2(fds, O_CLOEXEC) || (pid = fork()) < 0)
+	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
+	if ((pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -EIO;
+	}
 	if (!pid) {
 		dup2(fds[1], 1);
 		execlp("diff", "diff", "-u", "--label", "confirmed", "--label", "planned", a, b,
@@ -2029,9 +2080,13 @@ static int run_diff(const char *a, const char *b, bool show, unsigned *plus, uns
 	close(fds[1]);
 	f = fdopen(fds[0], "r");
 	while (f && getline(&line, &cap, f) > 0) {
-		if (line[0] == '+' && strncmp(line, "+++", 3))
+		/* The two file lines come before the first hunk; after it a
+		 * "---" is a YAML line removed. */
+		if (!strncmp(line, "@@", 2))
+			hunks = true;
+		else if (hunks && line[0] == '+')
 			(*plus)++;
-		else if (line[0] == '-' && strncmp(line, "---", 3))
+		else if (hunks && line[0] == '-')
 			(*minus)++;
 		if (show)
 			printf("    %s", line);

@@ -164,6 +164,17 @@ static void handle(struct kyotend *d, struct kt_ctl_client *c)
 		kt_log_walk(c->req.arg ? c->req.arg : (uint32_t)-1, log_entry_json, j);
 		client_send(d, c, json_pack("{s:b, s:o}", "ok", 1, "entries", j));
 		break;
+	case KT_CTL_REBOOT:
+		if (c->req.arg) {
+			d->ctl_bad++;
+			client_send(d, c, error_json("reboot takes no argument"));
+			break;
+		}
+		who(c, &w);
+		kyotend_reboot(d, w.user);
+		client_send(d, c, json_pack("{s:b, s:i}", "ok", 1, "in-ms",
+					    KYOTEND_REBOOT_DELAY_MS));
+		break;
 	case KT_CTL_RELOAD:
 		if (kyotend_reload(d))
 			client_send(d, c, error_json(d->last_error));

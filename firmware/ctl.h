@@ -26,6 +26,9 @@ enum kt_ctl_cmd {
 	KT_CTL_POLICY_SHOW,	/* gen_a: 0 the running one */
 	KT_CTL_POLICY_HISTORY,
 	KT_CTL_POLICY_DIFF,	/* gen_a, gen_b (0: defaults) or a descriptor */
+	/* Restart the box (the sim board: kyotend restarts itself), after
+	 * the answer has gone out. */
+	KT_CTL_REBOOT,
 	KT_CTL_CMD_COUNT
 };
 
@@ -50,7 +53,7 @@ struct kt_ctl_policy {
 
 static inline int kt_ctl_has_policy_body(uint16_t cmd)
 {
-	return cmd >= KT_CTL_POLICY_APPLY && cmd < KT_CTL_CMD_COUNT;
+	return cmd >= KT_CTL_POLICY_APPLY && cmd <= KT_CTL_POLICY_DIFF;
 }
 
 struct kt_ctl_req {

@@ -17,7 +17,9 @@
  *                               on-disk queue (firmware/evqueue.h), so
  *                               that none is lost while the NOC is away
  *
- * and takes signed policies on kyoten/site/SITE/cmd/policy (handle_push).
+ * and takes the NOC's signed commands (firmware/polsign.h) on
+ * kyoten/site/SITE/cmd/policy, .../rollback, .../diagnose and .../reboot
+ * (handle_cmd).
  *
  * Privilege separation: started as root, it reads its key and
  * certificate and opens its queue, then runs as USER (default the
@@ -55,6 +57,7 @@
 
 #define die kt_die
 #define QUEUE_MAX 2000		/* events kept on disk while the NOC is away */
+#define TAKEN_MAX 16		/* command IDs of one second kept */
 
 static volatile sig_atomic_t stopping;
 
@@ -68,7 +71,11 @@ struct agent {
 	struct kt_evq q;
 	char topic_state[96], topic_tele[96], topic_event[96], topic_cmd[96], topic_reply[96];
 	uint8_t policy_pub[32];		/* the NOC's policy-signing key */
-	char last_push[17];		/* the last push taken: never twice */
+	/* Commands taken (replays refused): the newest's time, and the IDs
+	 * of those taken in that second. */
+	char newest[32];
+	char taken[TAKEN_MAX][17];
+	unsigned n_taken;
 	/* Where in kyotend's log we are: its start time and the last entry
 	 * queued (kept in the queue folder, so a restart sends no twice). */
 	int64_t started;
@@ -336,48 +343,94 @@ static void disconnect(struct agent *a, const char *why);
 
 /* --- commands from the NOC --- */
 
+/* What became of a command, to kyoten/site/SITE/reply; extra (taken):
+ * more fields, such as a diagnostic's report. */
 static void reply(struct agent *a, const char *push_id, const char *result,
-		  const char *detail, long long generation)
+		  const char *detail, long long generation, json_t *extra)
 {
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "site", a->cfg.site_id,
 			      "push-id", push_id, "result", result, "detail", detail,
 			      "generation", (json_int_t)generation);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL, err[256];
+	char *text, err[256];
 
+	if (j && extra)
+		json_object_update(j, extra);
+	json_decref(extra);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (text && a->m)
 		kt_mqttc_publish(a->m, a->topic_reply, text, strlen(text), 1, false, err,
 				 sizeof(err));
 	free(text);
-	fprintf(stderr, "kyoten-agent: push %s: %s%s%s\n", *push_id ? push_id : "?", result,
-		*detail ? ": " : "", detail);
+	fprintf(stderr, "kyoten-agent: command %s: %s%s%s\n", *push_id ? push_id : "?",
+		result, *detail ? ": " : "", detail);
 }
 
-static void last_push_save(struct agent *a)
+/* The commands taken, as QUEUE-DIR/last-push: one line "ID CREATED" for
+ * each taken in the newest second (an older file has the ID alone). */
+static void taken_save(struct agent *a)
 {
-	char path[KT_PATH_MAX + 16];
+	char path[KT_PATH_MAX + 16], tmp[KT_PATH_MAX + 24];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
-	if ((f = fopen(path, "we"))) {
-		fprintf(f, "%s\n", a->last_push);
-		fflush(f);
-		fsync(fileno(f));
-		fclose(f);
-	}
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if (!(f = fopen(tmp, "we")))
+		return;
+	for (unsigned i = 0; i < a->n_taken; i++)
+		fprintf(f, "%s %s\n", a->taken[i], a->newest);
+	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
+		fprintf(stderr, "kyoten-agent: %s: %s (a replay of this command would "
+			"not be noticed after a restart)\n", path, strerror(errno));
 }
 
-static void last_push_load(struct agent *a)
+static void taken_load(struct agent *a)
 {
-	char path[KT_PATH_MAX + 16];
+	char path[KT_PATH_MAX + 16], id[17], created[32];
 	FILE *f;
+	int n;
 
 	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
-	if ((f = fopen(path, "re"))) {
-		if (fscanf(f, "%16s", a->last_push) != 1)
-			a->last_push[0] = '\0';
-		fclose(f);
+	if (!(f = fopen(path, "re")))
+		return;
+	while (a->n_taken < TAKEN_MAX && (n = fscanf(f, "%16s %31s", id, created)) >= 1) {
+		if (n == 2 && kt_polsign_time_ok(created))
+			snprintf(a->newest, sizeof(a->newest), "%s", created);
+		memcpy(a->taken[a->n_taken++], id, 17);
+		if (n == 1)
+			break;
 	}
+	fclose(f);
+}
+
+/* NULL when p may be taken: newer than the newest taken, or of the same
+ * second and not taken yet. */
+static const char *replayed(const struct agent *a, const struct kt_polsign *p)
+{
+	int c = strcmp(p->created, a->newest);
+
+	if (c < 0)
+		return "older than the newest command taken (a replay, or the NOC's clock "
+		       "went back)";
+	for (unsigned i = 0; !c && i < a->n_taken; i++)
+		if (!strcmp(a->taken[i], p->push_id))
+			return "this command was taken before (a replay?)";
+	return NULL;
+}
+
+static void taken(struct agent *a, const struct kt_polsign *p)
+{
+	if (strcmp(p->created, a->newest) > 0) {
+		snprintf(a->newest, sizeof(a->newest), "%s", p->created);
+		a->n_taken = 0;
+	}
+	if (a->n_taken == TAKEN_MAX) {
+		/* More than TAKEN_MAX in one second: the oldest make room. */
+		memmove(a->taken[0], a->taken[1], sizeof(a->taken[0]) * (TAKEN_MAX - 1));
+		a->n_taken--;
+	}
+	memcpy(a->taken[a->n_taken++], p->push_id, 17);
+	taken_save(a);
 }
 
 /* A connection of its own to the broker (its own client id, no will):
@@ -402,80 +455,259 @@ static int probe(struct agent *a, const char *msg, char *err, size_t errlen)
 	return r;
 }
 
-/* A signed policy from the NOC: checked (signature first, then this
- * site, then not seen before), applied by kyotend with its
- * commit-confirm timeout, and confirmed only once a new connection to the
- * broker has carried an acknowledged message after the change: a policy
- * that cuts the management channel is reverted by kyotend by itself. */
-static void handle_push(struct agent *a, const uint8_t *msg, size_t len)
+/* kyotend's answer to a policy command: NULL when it did it, else why not. */
+static const char *refusal(int r, json_t *j, const char *err)
 {
-	struct kt_ctl_policy pol = { 0 }, none = { 0 };
-	struct kt_polsign p;
+	if (r)
+		return err;
+	if (!json_is_true(json_object_get(j, "ok")))
+		return json_string_value(json_object_get(j, "error")) ?: "?";
+	return NULL;
+}
+
+/* Generation gen waits for confirmation: confirmed only once a new
+ * connection to the broker has carried the word "applied" under it (not
+ * only the connection that is open: connection tracking may keep it while
+ * new ones are refused). Otherwise kyotend reverts it by itself. */
+static void confirm_if_reachable(struct agent *a, const char *id, long long gen,
+				 unsigned timeout_s, const char *done)
+{
+	struct kt_ctl_policy none = { 0 };
+	char err[512], *text;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "site", a->cfg.site_id, "push-id", id,
+			      "result", "applied", "generation", (json_int_t)gen);
+	int r;
+
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	r = !text || probe(a, text, err, sizeof(err));
+	free(text);
+	if (r) {
+		fprintf(stderr, "kyoten-agent: command %s: a new connection to the broker "
+			"failed under generation %lld (%s); not confirmed, kyotend reverts it "
+			"in %u s\n", id, gen, text ? err : "out of memory", timeout_s);
+		return;
+	}
+	j = NULL;
+	r = kt_ctl_call(a->sock, KT_CTL_POLICY_CONFIRM, 0, &none, -1, &j, err, sizeof(err));
+	if (refusal(r, j, err))
+		reply(a, id, "failed", refusal(r, j, err), gen, NULL);
+	else
+		reply(a, id, done, "", gen, NULL);
+	json_decref(j);
+}
+
+/* A signed policy: applied by kyotend with the push's commit-confirm
+ * timeout, confirmed once the management channel is seen to survive it. */
+static void cmd_policy(struct agent *a, const struct kt_polsign *p)
+{
+	struct kt_ctl_policy pol = { 0 };
 	char err[512], detail[600];
 	json_t *j = NULL;
 	long long gen;
 	int fd, r;
 
-	if ((r = kt_polsign_open(msg, len, a->policy_pub, a->cfg.site_id, &p, err,
-				 sizeof(err)))) {
-		reply(a, p.push_id, "refused", err, 0);
-		return;
-	}
-	if (!strcmp(p.push_id, a->last_push)) {
-		reply(a, p.push_id, "refused", "this push was taken before (a replay?)", 0);
-		return;
-	}
 	fd = memfd_create("kyoten-push", MFD_CLOEXEC);
-	if (fd < 0 || kt_write_all(fd, p.policy, p.policy_len) || lseek(fd, 0, SEEK_SET)) {
+	if (fd < 0 || kt_write_all(fd, p->policy, p->policy_len) || lseek(fd, 0, SEEK_SET)) {
 		if (fd >= 0)
 			close(fd);
-		reply(a, p.push_id, "refused", "cannot hold the policy in memory", 0);
+		reply(a, p->push_id, "refused", "cannot hold the policy in memory", 0, NULL);
 		return;
 	}
-	pol.timeout_s = p.confirm_timeout;
+	pol.timeout_s = p->confirm_timeout;
 	pol.options = KT_CTL_POL_FILE;
-	snprintf(pol.name, sizeof(pol.name), "%s", p.name);
-	snprintf(pol.comment, sizeof(pol.comment), "NOC push %s by %.60s", p.push_id, p.by);
+	snprintf(pol.name, sizeof(pol.name), "%s", p->name);
+	snprintf(pol.comment, sizeof(pol.comment), "NOC push %s by %.60s", p->push_id, p->by);
 	r = kt_ctl_call(a->sock, KT_CTL_POLICY_APPLY, 0, &pol, fd, &j, err, sizeof(err));
 	close(fd);
-	snprintf(a->last_push, sizeof(a->last_push), "%s", p.push_id);
-	last_push_save(a);
-	if (r || !json_is_true(json_object_get(j, "ok"))) {
-		snprintf(detail, sizeof(detail), "kyotend refused it: %s",
-			 r ? err : json_string_value(json_object_get(j, "error")) ?: "?");
+	if (refusal(r, j, err)) {
+		snprintf(detail, sizeof(detail), "kyotend refused it: %s", refusal(r, j, err));
 		json_decref(j);
-		reply(a, p.push_id, "refused", detail, 0);
+		reply(a, p->push_id, "refused", detail, 0, NULL);
 		return;
 	}
 	gen = json_integer_value(json_object_get(json_object_get(j, "generation"), "number"));
 	json_decref(j);
-	/* Does the management channel survive it? Not only the connection
-	 * that is open (connection tracking may keep it while new ones are
-	 * refused): a new one, from scratch, must carry the word "applied". */
-	{
-		json_t *m = json_pack("{s:s, s:s, s:s, s:I}", "site", a->cfg.site_id,
-				      "push-id", p.push_id, "result", "applied",
-				      "generation", (json_int_t)gen);
-		char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+	confirm_if_reachable(a, p->push_id, gen, p->confirm_timeout, "confirmed");
+}
 
-		json_decref(m);
-		r = !text || probe(a, text, err, sizeof(err));
-		free(text);
-		if (r) {
-			fprintf(stderr, "kyoten-agent: push %s: a new connection to the broker "
-				"failed under generation %lld (%s); not confirmed, kyotend "
-				"reverts it in %u s\n", p.push_id, gen, err, p.confirm_timeout);
-			return;
-		}
+/* Back to generation p->generation (0: the last confirmed one). One that
+ * was never confirmed comes back pending, and is confirmed as a push is. */
+static void cmd_rollback(struct agent *a, const struct kt_polsign *p)
+{
+	struct kt_ctl_policy pol = { .gen_a = p->generation };
+	char err[512], detail[600];
+	json_t *j = NULL, *g;
+	long long gen;
+	int r;
+
+	r = kt_ctl_call(a->sock, KT_CTL_POLICY_ROLLBACK, 0, &pol, -1, &j, err, sizeof(err));
+	if (refusal(r, j, err)) {
+		snprintf(detail, sizeof(detail), "kyotend refused it: %s", refusal(r, j, err));
+		json_decref(j);
+		reply(a, p->push_id, "refused", detail, 0, NULL);
+		return;
 	}
-	j = NULL;
-	r = kt_ctl_call(a->sock, KT_CTL_POLICY_CONFIRM, 0, &none, -1, &j, err, sizeof(err));
-	if (r || !json_is_true(json_object_get(j, "ok")))
-		reply(a, p.push_id, "failed", r ? err : json_string_value(json_object_get(j,
-		      "error")) ?: "?", gen);
+	g = json_object_get(j, "generation");
+	gen = json_integer_value(json_object_get(g, "number"));
+	snprintf(detail, sizeof(detail), "generation %lld is generation %lld again", gen,
+		 (long long)json_integer_value(json_object_get(g, "rollback-of")));
+	if (!strcmp(json_string_value(json_object_get(g, "state")) ?: "", "pending"))
+		confirm_if_reachable(a, p->push_id, gen, (unsigned)json_integer_value(
+				     json_object_get(g, "timeout")), "rolled-back");
 	else
-		reply(a, p.push_id, "confirmed", "", gen);
+		reply(a, p->push_id, "rolled-back", detail, gen, NULL);
 	json_decref(j);
+}
+
+/* kyotend's path LINE/PEER in a status answer, or NULL. */
+static json_t *find_path(json_t *st, const char *probe)
+{
+	const char *slash = strchr(probe, '/');
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(st, "tunnels"), "paths"), i, p) {
+		const char *line = json_string_value(json_object_get(p, "line")) ?: "";
+		const char *peer = json_string_value(json_object_get(p, "peer")) ?: "";
+
+		if (strlen(line) == (size_t)(slash - probe) && !strncmp(line, probe,
+		    (size_t)(slash - probe)) && !strcmp(peer, slash + 1))
+			return p;
+	}
+	return NULL;
+}
+
+static long long bfd_num(json_t *path, const char *key)
+{
+	return json_integer_value(json_object_get(json_object_get(path, "bfd"), key));
+}
+
+/* A path probed for p->seconds: what its own BFD probes (every 50 to 100
+ * ms while it is up) did in that time. Nothing new is sent: BFD already
+ * probes every path, and the agent may not write to the network. */
+static json_t *probe_path(struct agent *a, json_t *before, const struct kt_polsign *p,
+			  char *why, size_t whylen)
+{
+	json_t *b = find_path(before, p->probe), *after = NULL, *e, *out;
+	char err[256];
+	size_t i;
+
+	if (!b) {
+		int n = snprintf(why, whylen, "no path %s on this box; its paths:", p->probe);
+
+		json_array_foreach(json_object_get(json_object_get(before, "tunnels"), "paths"),
+				   i, e)
+			n += snprintf(why + n, (size_t)n < whylen ? whylen - (size_t)n : 0, " %s/%s",
+				      json_string_value(json_object_get(e, "line")) ?: "?",
+				      json_string_value(json_object_get(e, "peer")) ?: "?");
+		return NULL;
+	}
+	sleep(p->seconds);
+	if (kt_ctl_call(a->sock, KT_CTL_STATUS, 0, NULL, -1, &after, err, sizeof(err)) ||
+	    !(e = find_path(after, p->probe))) {
+		snprintf(why, whylen, "kyotend did not answer after the probe: %s", err);
+		json_decref(after);
+		return NULL;
+	}
+	json_t *rtt = json_object_get(json_object_get(e, "bfd"), "rtt");
+
+	out = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:O, s:O, s:O, s:O}",
+		"path", p->probe, "seconds", (int)p->seconds,
+		"state", json_string_value(json_object_get(json_object_get(e, "bfd"), "state"))
+			 ?: "?",
+		"sent", (json_int_t)(bfd_num(e, "tx") - bfd_num(b, "tx")),
+		"received", (json_int_t)(bfd_num(e, "rx") - bfd_num(b, "rx")),
+		"lost", (json_int_t)(json_integer_value(json_object_get(rtt, "lost")) -
+			json_integer_value(json_object_get(json_object_get(json_object_get(b,
+			"bfd"), "rtt"), "lost"))),
+		"rtt-last-us", json_object_get(rtt, "last-us") ?: json_null(),
+		"rtt-avg-us", json_object_get(rtt, "avg-us") ?: json_null(),
+		"jitter-us", json_object_get(rtt, "jitter-us") ?: json_null(),
+		"handshake-age", json_object_get(e, "handshake-age") ?: json_null());
+	json_decref(after);
+	return out;
+}
+
+/* kyotend's whole status (every path, tunnel and counter), its newest
+ * log entries and, when asked, a probe of one path. */
+static void cmd_diagnose(struct agent *a, const struct kt_polsign *p)
+{
+	json_t *st = NULL, *lg = NULL, *lines = json_array(), *e, *report, *pr = NULL;
+	char err[512], why[600];
+	size_t i;
+
+	if (kt_ctl_call(a->sock, KT_CTL_STATUS, 0, NULL, -1, &st, err, sizeof(err))) {
+		snprintf(why, sizeof(why), "kyotend does not answer: %s", err);
+		reply(a, p->push_id, "failed", why, 0, NULL);
+		json_decref(lines);
+		return;
+	}
+	if (p->log && !kt_ctl_call(a->sock, KT_CTL_LOG, p->log, NULL, -1, &lg, err,
+				   sizeof(err)))
+		json_array_foreach(json_object_get(lg, "entries"), i, e)
+			json_array_append(lines, json_object_get(e, "rfc5424"));
+	json_decref(lg);
+	if (p->probe[0] && !(pr = probe_path(a, st, p, why, sizeof(why)))) {
+		reply(a, p->push_id, "failed", why, 0, NULL);
+		json_decref(st);
+		json_decref(lines);
+		return;
+	}
+	report = json_pack("{s:{s:o, s:o, s:o}}", "report", "status", st, "log", lines,
+			   "probe", pr ?: json_null());
+	reply(a, p->push_id, "done", "", 0, report);
+}
+
+/* kyotend reboots the box a second after it answered: long enough for
+ * the word to reach the NOC. */
+static void cmd_reboot(struct agent *a, const struct kt_polsign *p)
+{
+	char err[512];
+	json_t *j = NULL;
+	int r = kt_ctl_call(a->sock, KT_CTL_REBOOT, 0, NULL, -1, &j, err, sizeof(err));
+
+	if (refusal(r, j, err))
+		reply(a, p->push_id, "failed", refusal(r, j, err), 0, NULL);
+	else
+		reply(a, p->push_id, "rebooting", "", 0, NULL);
+	json_decref(j);
+}
+
+/* A signed command from the NOC on kyoten/site/SITE/cmd/LEAF: checked
+ * (the signature first, then this site, the topic it came on, and not
+ * taken before), marked taken before it runs (a reboot must not repeat),
+ * then done. */
+static void handle_cmd(struct agent *a, const char *leaf, const uint8_t *msg, size_t len)
+{
+	struct kt_polsign p;
+	const char *why;
+	char err[512];
+
+	if (kt_polsign_open(msg, len, a->policy_pub, a->cfg.site_id, &p, err, sizeof(err))) {
+		reply(a, p.push_id, "refused", err, 0, NULL);
+		return;
+	}
+	if (strcmp(leaf, kt_polsign_cmd_name(p.command))) {
+		snprintf(err, sizeof(err), "a %s command came on the %s topic",
+			 kt_polsign_cmd_name(p.command), leaf);
+		reply(a, p.push_id, "refused", err, 0, NULL);
+		return;
+	}
+	if ((why = replayed(a, &p))) {
+		reply(a, p.push_id, "refused", why, 0, NULL);
+		return;
+	}
+	taken(a, &p);
+	fprintf(stderr, "kyoten-agent: command %s: %s by %s (%s)\n", p.push_id,
+		kt_polsign_cmd_name(p.command), p.by, p.created);
+	switch (p.command) {
+	case KT_PSCMD_POLICY: cmd_policy(a, &p); break;
+	case KT_PSCMD_ROLLBACK: cmd_rollback(a, &p); break;
+	case KT_PSCMD_DIAGNOSE: cmd_diagnose(a, &p); break;
+	case KT_PSCMD_REBOOT: cmd_reboot(a, &p); break;
+	default: break;
+	}
 }
 
 /* --- to the broker --- */
@@ -653,11 +885,11 @@ int main(int argc, char **argv)
 	if (drop_to(user, a.qdir))
 		return 1;
 	cursor_load(&a);
-	last_push_load(&a);
+	taken_load(&a);
 	snprintf(a.topic_state, sizeof(a.topic_state), "kyoten/site/%s/state", a.cfg.site_id);
 	snprintf(a.topic_tele, sizeof(a.topic_tele), "kyoten/site/%s/telemetry", a.cfg.site_id);
 	snprintf(a.topic_event, sizeof(a.topic_event), "kyoten/site/%s/event", a.cfg.site_id);
-	snprintf(a.topic_cmd, sizeof(a.topic_cmd), "kyoten/site/%s/cmd/policy", a.cfg.site_id);
+	snprintf(a.topic_cmd, sizeof(a.topic_cmd), "kyoten/site/%s/cmd/+", a.cfg.site_id);
 	snprintf(a.topic_reply, sizeof(a.topic_reply), "kyoten/site/%s/reply", a.cfg.site_id);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -682,8 +914,8 @@ int main(int argc, char **argv)
 		r = kt_mqttc_next(a.m, &m, 1000, err, sizeof(err));
 		if (r && r != -ETIMEDOUT)
 			disconnect(&a, err);
-		else if (!r && !strcmp(m.topic, a.topic_cmd))
-			handle_push(&a, m.payload, m.len);
+		else if (!r && !strncmp(m.topic, a.topic_cmd, strlen(a.topic_cmd) - 1))
+			handle_cmd(&a, m.topic + strlen(a.topic_cmd) - 1, m.payload, m.len);
 	}
 	if (a.m) {
 		/* A clean stop says so; only a lost connection sends the will. */

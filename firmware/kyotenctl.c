@@ -254,6 +254,22 @@ static int cmd_reload(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_reboot(int argc, char **argv)
+{
+	json_t *j;
+
+	if (argc != 2 || strcmp(argv[1], "--yes")) {
+		fprintf(stderr, _("Usage: kyotenctl reboot --yes\n"
+				  "(the box restarts: its tunnels and segments are down "
+				  "until it is back)\n"));
+		return EXIT_USAGE;
+	}
+	j = request(KT_CTL_REBOOT, 0);
+	printf(_("rebooting in %lld ms\n"), num(j, "in-ms"));
+	json_decref(j);
+	return 0;
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
 	struct kt_config cfg;
@@ -541,6 +557,7 @@ static const struct {
 	{ "show", cmd_show, "show tunnels: every path's peer, line, session, counters; show paths: BFD state, cause, RTT, jitter, lost probes [--json]" },
 	{ "log", cmd_log, "show the newest log entries [-n N] [--json|--rfc5424]" },
 	{ "reload", cmd_reload, "re-read the site configuration" },
+	{ "reboot", cmd_reboot, "restart the box (--yes; the sim board restarts kyotend)" },
 	{ "check-config", cmd_check_config, "check a site configuration FILE" },
 	{ "keygen", cmd_keygen, "new private key into FILE (0600); prints the public key" },
 	{ "pubkey", cmd_pubkey, "print the public key of private key FILE" },

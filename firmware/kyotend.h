@@ -101,6 +101,8 @@ struct kyotend {
 	struct kt_fd ctl_listen;
 	struct kt_ctl_client clients[CONFIG_CTL_MAX_CLIENTS + 1];
 	unsigned ctl_denied, ctl_refused, ctl_bad;
+	struct kt_timer reboot;		/* armed once a reboot was asked for */
+	bool rebooting;
 };
 
 /* A capability of the daemon. init and uninit mirror each other; apply
@@ -145,6 +147,11 @@ void ctl_uninit(struct kyotend *d);
 
 /* main.c */
 int kyotend_reload(struct kyotend *d);
+/* Stops the loop KYOTEND_REBOOT_DELAY_MS from now (the asker's answer,
+ * and the agent's word to the NOC, go out first); main() then reboots
+ * or, on a board with BOARD_REBOOT_RESTARTS_DAEMON, restarts kyotend. */
+#define KYOTEND_REBOOT_DELAY_MS 1000
+void kyotend_reboot(struct kyotend *d, const char *by);
 json_t *kyotend_status(struct kyotend *d);
 
 #endif

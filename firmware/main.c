@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/reboot.h>
 #include <unistd.h>
 
 #include <wolfssl/options.h>
@@ -167,6 +168,29 @@ json_t *kyotend_status(struct kyotend *d)
 	}
 	json_decref(mods);
 	return root;
+}
+
+static void on_reboot(struct kt_timer *t)
+{
+	struct kyotend *d = container_of(t, struct kyotend, reboot);
+
+	kt_loop_stop(&d->loop);
+}
+
+void kyotend_reboot(struct kyotend *d, const char *by)
+{
+	if (d->rebooting)
+		return;
+	log_warnx("REBOOT", "reboot asked for by %s: %s in %d ms", by,
+#ifdef CONFIG_BOARD_REBOOT_RESTARTS_DAEMON
+		  "kyotend restarts (sim board)",
+#else
+		  "the box restarts",
+#endif
+		  KYOTEND_REBOOT_DELAY_MS);
+	d->rebooting = true;
+	d->reboot.cb = on_reboot;
+	kt_timer_set(&d->loop, &d->reboot, KYOTEND_REBOOT_DELAY_MS);
 }
 
 static void on_signal(struct kt_loop *l, int signo)
@@ -367,5 +391,26 @@ int main(int argc, char **argv)
 	}
 	r = run(&d);
 	kt_log_uninit();
+	if (!r && d.rebooting) {
+		/* Everything is closed, the routes and the ruleset stay as a
+		 * power cut would leave them, and the box starts again. */
+#ifdef CONFIG_BOARD_REBOOT_RESTARTS_DAEMON
+		sigset_t none;
+
+		/* The loop blocked its signals; the new image must start
+		 * with them open, as a fresh process does. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		fprintf(stderr, "kyotend: restarting (reboot on the %s board)\n",
+			CONFIG_BOARD_NAME);
+		execv("/proc/self/exe", argv);
+		fprintf(stderr, "kyotend: cannot restart: %s\n", strerror(errno));
+#else
+		sync();
+		reboot(RB_AUTOBOOT);
+		fprintf(stderr, "kyotend: reboot failed: %s\n", strerror(errno));
+#endif
+		return 1;
+	}
 	return r;
 }

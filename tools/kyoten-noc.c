@@ -71,6 +71,10 @@ static void usage(FILE *f)
 	      "       kyoten-noc [-d DIR] site issue SITE -c SITE.yaml -o BUNDLE [--serial S]\n"
 	      "                  [--root DIR] [--days N] [--passphrase-file F] [--reissue]\n"
 	      "       kyoten-noc [-d DIR] site list\n"
+	      "       kyoten-noc [-d DIR] site rollback SITE [--to GENERATION] [--timeout S]\n"
+	      "       kyoten-noc [-d DIR] site diagnose SITE [--probe LINE/PEER] [--seconds N]\n"
+	      "                  [--log N] [--json] [--timeout S]\n"
+	      "       kyoten-noc [-d DIR] site reboot SITE --yes [--timeout S]\n"
 	      "       kyoten-noc [-d DIR] policy plan FILE --sites A,B,... [--diff]\n"
 	      "       kyoten-noc [-d DIR] policy push FILE --sites A,B,... [--canary S]\n"
 	      "                  [--wave N] [--timeout S] [--confirm-timeout S]\n"
@@ -95,6 +99,8 @@ static void usage(FILE *f)
 	      "            NOC tools' own (DIR/noc/), a Mosquitto configuration with\n"
 	      "            TLS 1.3, client certificates only and a per-site ACL\n"
 	      "site list   the sites issued so far\n"
+	      "site rollback|diagnose|reboot  a signed command to one site, its answer\n"
+	      "            awaited (reboot: until the site is back); in DIR/commands.log\n"
 	      "policy plan what pushing FILE would change at each site, against what\n"
 	      "            it last confirmed (--diff: the lines); nothing is sent\n"
 	      "policy push FILE (\"{site}\" in it: one file per site), signed with the\n"
@@ -2321,6 +2327,278 @@ static int policy_push(int argc, char **argv)
 	return 0;
 }
 
+/* --- commands to one site --- */
+
+/* One line in DIR/commands.log: who asked what of which site, and how it
+ * ended. */
+static void command_record(const struct kt_polsign *ps, const char *result,
+			   const char *detail)
+{
+	char path[4200], *line;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "push-id", ps->push_id,
+			      "time", ps->created, "by", ps->by, "site", ps->site, "command",
+			      kt_polsign_cmd_name(ps->command), "result", result, "detail",
+			      detail);
+	FILE *f;
+
+	if (j && ps->command == KT_PSCMD_ROLLBACK)
+		json_object_set_new(j, "generation", json_integer(ps->generation));
+	if (j && ps->command == KT_PSCMD_DIAGNOSE && ps->probe[0])
+		json_object_set_new(j, "probe", json_string(ps->probe));
+	line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	snprintf(path, sizeof(path), "%s/commands.log", noc_dir);
+	if (!line || !(f = fopen(path, "ae")) || fprintf(f, "%s\n", line) < 0 || fclose(f))
+		die("%s: the command could not be recorded", path);
+	free(line);
+}
+
+/* The site's answer to command `id`: the first that is not "applied"
+ * (a rollback's step on the way). NULL when none came in time. */
+static json_t *await_reply(struct kt_mqttc *m, const char *site, const char *id, time_t end)
+{
+	while (time(NULL) < end) {
+		struct kt_mqttc_msg msg;
+		char err[256], from[KT_NAME_MAX];
+		const char *leaf;
+		json_t *j;
+
+		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000 + 1, err,
+				  sizeof(err)))
+			return NULL;
+		if (!(leaf = topic_site(msg.topic, from)) || strcmp(leaf, "reply") ||
+		    strcmp(from, site) ||
+		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
+			continue;
+		if (!strcmp(json_string_value(json_object_get(j, "push-id")) ?: "", id) &&
+		    strcmp(json_string_value(json_object_get(j, "result")) ?: "", "applied"))
+			return j;
+		json_decref(j);
+	}
+	return NULL;
+}
+
+/* After "rebooting": the site is back once it sends telemetry from a
+ * kyotend younger than the time since the command. Seconds, or -1. */
+static long await_back(struct kt_mqttc *m, const char *site, time_t asked, time_t end)
+{
+	while (time(NULL) < end) {
+		struct kt_mqttc_msg msg;
+		char err[256], from[KT_NAME_MAX];
+		const char *leaf;
+		json_t *j;
+		long long up;
+
+		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000 + 1, err,
+				  sizeof(err)))
+			return -1;
+		if (!(leaf = topic_site(msg.topic, from)) || strcmp(leaf, "telemetry") ||
+		    strcmp(from, site) ||
+		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
+			continue;
+		up = json_is_integer(json_object_get(j, "uptime-s"))
+		     ? json_integer_value(json_object_get(j, "uptime-s")) : -1;
+		json_decref(j);
+		/* A retained message from before the reboot is older than that. */
+		if (up >= 0 && up <= (long long)(time(NULL) - asked))
+			return (long)(time(NULL) - asked);
+	}
+	return -1;
+}
+
+static void print_report(json_t *r)
+{
+	json_t *st = json_object_get(r, "status"), *pol = json_object_get(st, "policy"), *p,
+	       *pr = json_object_get(r, "probe"), *e;
+	size_t i;
+
+	printf("kyotend %s, up %lld s; policy generation %lld (%s)\n",
+	       json_string_value(json_object_get(json_object_get(st, "kyoten"), "version")) ?: "?",
+	       (long long)json_integer_value(json_object_get(st, "uptime")),
+	       (long long)json_integer_value(json_object_get(pol, "generation")),
+	       json_string_value(json_object_get(pol, "state")) ?: "?");
+	printf("%-22s %-6s %9s %9s %6s %10s %12s %12s\n", "PATH", "BFD", "RTT-us", "JITTER",
+	       "LOST", "HANDSHAKE", "RX-BYTES", "TX-BYTES");
+	json_array_foreach(json_object_get(json_object_get(st, "tunnels"), "paths"), i, p) {
+		json_t *bfd = json_object_get(p, "bfd"), *rtt = json_object_get(bfd, "rtt");
+		char name[96];
+
+		snprintf(name, sizeof(name), "%s/%s",
+			 json_string_value(json_object_get(p, "line")) ?: "?",
+			 json_string_value(json_object_get(p, "peer")) ?: "?");
+		printf("%-22s %-6s %9lld %9lld %6lld %9llds %12lld %12lld\n", name,
+		       json_string_value(json_object_get(bfd, "state")) ?: "?",
+		       (long long)json_integer_value(json_object_get(rtt, "avg-us")),
+		       (long long)json_integer_value(json_object_get(rtt, "jitter-us")),
+		       (long long)json_integer_value(json_object_get(rtt, "lost")),
+		       (long long)json_integer_value(json_object_get(p, "handshake-age")),
+		       (long long)json_integer_value(json_object_get(p, "rx-bytes")),
+		       (long long)json_integer_value(json_object_get(p, "tx-bytes")));
+	}
+	if (json_is_object(pr))
+		printf("probe %s for %lld s: %s, %lld BFD packets sent, %lld received, %lld "
+		       "lost; RTT %lld us (average %lld us, jitter %lld us)\n",
+		       json_string_value(json_object_get(pr, "path")) ?: "?",
+		       (long long)json_integer_value(json_object_get(pr, "seconds")),
+		       json_string_value(json_object_get(pr, "state")) ?: "?",
+		       (long long)json_integer_value(json_object_get(pr, "sent")),
+		       (long long)json_integer_value(json_object_get(pr, "received")),
+		       (long long)json_integer_value(json_object_get(pr, "lost")),
+		       (long long)json_integer_value(json_object_get(pr, "rtt-last-us")),
+		       (long long)json_integer_value(json_object_get(pr, "rtt-avg-us")),
+		       (long long)json_integer_value(json_object_get(pr, "jitter-us")));
+	json_array_foreach(json_object_get(r, "log"), i, e) {
+		char line[1200];
+
+		/* The box's text, shown on the operator's terminal. */
+		mail_clean(line, sizeof(line), json_string_value(e) ?: "", false);
+		printf("  %s\n", line);
+	}
+}
+
+/* A diagnostic's report, kept as DIR/sites/SITE/diagnostics/ID.json. */
+static void keep_report(const char *site, const char *id, json_t *report)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/sites/%s/diagnostics", noc_dir, site);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return;
+	snprintf(path, sizeof(path), "%s/sites/%s/diagnostics/%s.json", noc_dir, site, id);
+	if (json_dump_file(report, path, JSON_INDENT(2)))
+		fprintf(stderr, "kyoten-noc: %s: cannot keep the report\n", path);
+}
+
+/* kyoten-noc site rollback|diagnose|reboot SITE ...: one signed command,
+ * its answer awaited, printed and recorded. */
+static int site_command(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 'g' },
+		{ "probe", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 'S' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kt_polsign ps = { 0 };
+	unsigned timeout_s = 60;
+	bool json = false, yes = false;
+	char err[512], path[4200], client[64], topic[128], *end;
+	const char *result, *detail;
+	uint8_t seed[32], rnd[8], *msg, g;
+	size_t mlen;
+	struct kt_mqttc *m;
+	json_t *ans;
+	time_t asked;
+	int c, cmd = kt_polsign_cmd_parse(argv[0]), rc;
+	unsigned long v;
+
+	ps.command = (enum kt_polsign_cmd)cmd;
+	ps.log = cmd == KT_PSCMD_DIAGNOSE ? 20 : 0;
+	ps.seconds = 3;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		errno = 0;
+		v = 0;
+		if (c == 'g' || c == 'S' || c == 'l' || c == 't') {
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' || v > UINT32_MAX)
+				return die("%s: not a number", optarg), EXIT_USAGE;
+		}
+		switch (c) {
+		case 'g': ps.generation = (uint32_t)v; break;
+		case 'p': snprintf(ps.probe, sizeof(ps.probe), "%s", optarg); break;
+		case 'S': ps.seconds = (uint32_t)v; break;
+		case 'l': ps.log = (uint32_t)v; break;
+		case 't': timeout_s = (unsigned)v; break;
+		case 'j': json = true; break;
+		case 'y': yes = true; break;
+		default: return usage(stderr), EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || !kt_yw_is_name(argv[optind]) || !timeout_s ||
+	    (cmd != KT_PSCMD_REBOOT && yes) || (cmd == KT_PSCMD_REBOOT && !yes) ||
+	    (cmd != KT_PSCMD_ROLLBACK && ps.generation) ||
+	    (cmd != KT_PSCMD_DIAGNOSE && (ps.probe[0] || ps.log || json)) ||
+	    ps.log > KT_POLSIGN_LOG_MAX || ps.seconds < 1 || ps.seconds > KT_POLSIGN_PROBE_MAX) {
+		fprintf(stderr, "kyoten-noc: site rollback SITE [--to GENERATION] [--timeout S]\n"
+			"            site diagnose SITE [--probe LINE/PEER] [--seconds 1..%u] "
+			"[--log 0..%u] [--json] [--timeout S]\n"
+			"            site reboot SITE --yes [--timeout S]\n",
+			KT_POLSIGN_PROBE_MAX, KT_POLSIGN_LOG_MAX);
+		return EXIT_USAGE;
+	}
+	snprintf(ps.site, sizeof(ps.site), "%s", argv[optind]);
+	snprintf(path, sizeof(path), "%s/ca/policy.key", noc_dir);
+	if (kt_key_read(path, seed, err, sizeof(err)))
+		return die("%s", err);
+	if (kt_random(rnd, sizeof(rnd))) {
+		kt_wipe(seed, sizeof(seed));
+		return die("no random numbers");
+	}
+	kt_hex(rnd, sizeof(rnd), ps.push_id);
+	asked = time(NULL);
+	kt_utc_time(asked, ps.created, sizeof(ps.created));
+	snprintf(ps.by, sizeof(ps.by), "%s", who());
+	rc = kt_polsign_make(seed, &ps, &msg, &mlen, err, sizeof(err));
+	kt_wipe(seed, sizeof(seed));
+	if (rc)
+		return die("%s", err);
+	snprintf(client, sizeof(client), "kyoten-noc-cmd-%d", (int)getpid());
+	if (noc_connect(&m, client, err, sizeof(err))) {
+		free(msg);
+		return 1;
+	}
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/reply", ps.site);
+	rc = kt_mqttc_subscribe(m, topic, 1, &g, err, sizeof(err));
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/telemetry", ps.site);
+	if (!rc && cmd == KT_PSCMD_REBOOT)
+		rc = kt_mqttc_subscribe(m, topic, 1, &g, err, sizeof(err));
+	snprintf(topic, sizeof(topic), "kyoten/site/%s/cmd/%s", ps.site, argv[0]);
+	if (rc || kt_mqttc_publish(m, topic, msg, mlen, 1, false, err, sizeof(err))) {
+		free(msg);
+		kt_mqttc_close(m, false);
+		return die("the broker: %s", err);
+	}
+	free(msg);
+	printf("%s %s sent to %s by %s\n", argv[0], ps.push_id, ps.site, ps.by);
+	ans = await_reply(m, ps.site, ps.push_id, asked + (time_t)timeout_s);
+	result = ans ? json_string_value(json_object_get(ans, "result")) ?: "?" : "no answer";
+	detail = ans ? json_string_value(json_object_get(ans, "detail")) ?: "" : "";
+	rc = !ans || (strcmp(result, "rolled-back") && strcmp(result, "done") &&
+		      strcmp(result, "rebooting"));
+	if (!ans)
+		printf("  %-16s no answer within %u s\n", ps.site, timeout_s);
+	else if (json && !rc) {
+		json_dumpf(json_object_get(ans, "report"), stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		printf("  %-16s %-12s %s\n", ps.site, result, detail);
+		if (!rc && cmd == KT_PSCMD_DIAGNOSE)
+			print_report(json_object_get(ans, "report"));
+	}
+	if (!rc && cmd == KT_PSCMD_DIAGNOSE)
+		keep_report(ps.site, ps.push_id, json_object_get(ans, "report"));
+	if (!rc && cmd == KT_PSCMD_REBOOT) {
+		long back = await_back(m, ps.site, asked, asked + (time_t)timeout_s);
+
+		if (back < 0) {
+			printf("  %-16s not back within %u s\n", ps.site, timeout_s);
+			result = "not back";
+			rc = 1;
+		} else {
+			printf("  %-16s back after %ld s\n", ps.site, back);
+		}
+	}
+	command_record(&ps, result, detail);
+	json_decref(ans);
+	kt_mqttc_close(m, false);
+	return rc ? 1 : 0;
+}
+
 static int site_list(int argc, char **argv)
 {
 	char path[4200];
@@ -2401,6 +2679,10 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && !strcmp(argv[optind], "site") &&
 	    !strcmp(argv[optind + 1], "issue"))
 		return site_issue(argc - optind - 1, argv + optind + 1);
+	if (argc - optind >= 2 && !strcmp(argv[optind], "site") &&
+	    (!strcmp(argv[optind + 1], "rollback") || !strcmp(argv[optind + 1], "diagnose") ||
+	     !strcmp(argv[optind + 1], "reboot")))
+		return site_command(argc - optind - 1, argv + optind + 1);
 	if (argc - optind >= 2 && !strcmp(argv[optind], "site") &&
 	    !strcmp(argv[optind + 1], "list"))
 		return site_list(argc - optind - 1, argv + optind + 1);

@@ -5,7 +5,8 @@
  *   0  the bytes as they are (must be refused: nothing the fuzzer makes
  *      is signed by the key, yet a push-id may be read for the refusal)
  *   1  the bytes signed: what opens holds together (a policy inside the
- *      input, a confirm timeout in range, this site's) */
+ *      input, a confirm timeout in range, this site's; a command other
+ *      than a policy carries none, its numbers in range) */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!kt_image_sign(buf, size - 1, seed, buf + size - 1) &&
 	    !kt_polsign_open(buf, size - 1 + KT_IMAGE_SIG, pub, "site1", &p, err, sizeof(err)) &&
 	    (p.policy < buf || p.policy + p.policy_len > buf + size - 1 ||
-	     p.confirm_timeout < 5 || p.confirm_timeout > 3600 || strcmp(p.site, "site1")))
+	     strcmp(p.site, "site1") || !kt_polsign_cmd_name(p.command) ||
+	     !kt_polsign_time_ok(p.created) ||
+	     (p.command == KT_PSCMD_POLICY && (p.confirm_timeout < 5 || p.confirm_timeout > 3600)) ||
+	     (p.command != KT_PSCMD_POLICY && p.policy_len) || p.log > KT_POLSIGN_LOG_MAX ||
+	     (p.probe[0] && (!strchr(p.probe, '/') || p.seconds < 1 ||
+			     p.seconds > KT_POLSIGN_PROBE_MAX))))
 		abort();
 	free(buf);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "annex.h"
 #include "evqueue.h"
+#include "fileio.h"
 #include "image.h"
 #include "polsign.h"
 #include "unit.h"
@@ -219,12 +220,116 @@ static void test_polsign(void **state)
 	free(msg);
 }
 
+/* The other commands: their fields signed and read back, nothing that
+ * is not theirs accepted, no policy carried. */
+static void test_polsign_commands(void **state)
+{
+	static const uint8_t seed[32] = { 7, 7, 7 };
+	struct kt_polsign p = { .command = KT_PSCMD_DIAGNOSE, .site = "site1",
+		.push_id = "8899aabbccddeeff", .created = "2026-12-03T09:00:00Z", .by = "ops",
+		.log = 40, .probe = "closed/hub1", .seconds = 2 };
+	struct kt_polsign got;
+	uint8_t pub[32], *msg;
+	size_t len;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kt_image_public(seed, pub), 0);
+	assert_int_equal(kt_polsign_make(seed, &p, &msg, &len, err, sizeof(err)), 0);
+	assert_int_equal(kt_polsign_open(msg, len, pub, "site1", &got, err, sizeof(err)), 0);
+	assert_int_equal(got.command, KT_PSCMD_DIAGNOSE);
+	assert_int_equal(got.log, 40);
+	assert_string_equal(got.probe, "closed/hub1");
+	assert_int_equal(got.seconds, 2);
+	assert_int_equal(got.policy_len, 0);
+	free(msg);
+
+	p.command = KT_PSCMD_ROLLBACK;
+	p.generation = 7;
+	assert_int_equal(kt_polsign_make(seed, &p, &msg, &len, err, sizeof(err)), 0);
+	assert_int_equal(kt_polsign_open(msg, len, pub, "site1", &got, err, sizeof(err)), 0);
+	assert_int_equal(got.command, KT_PSCMD_ROLLBACK);
+	assert_int_equal(got.generation, 7);
+	assert_string_equal(got.probe, "");
+	free(msg);
+
+	p.command = KT_PSCMD_REBOOT;
+	assert_int_equal(kt_polsign_make(seed, &p, &msg, &len, err, sizeof(err)), 0);
+	assert_int_equal(kt_polsign_open(msg, len, pub, "site2", &got, err, sizeof(err)), -EXDEV);
+	assert_int_equal(kt_polsign_open(msg, len, pub, "site1", &got, err, sizeof(err)), 0);
+	assert_int_equal(got.command, KT_PSCMD_REBOOT);
+	free(msg);
+
+	assert_int_equal(kt_polsign_cmd_parse("reboot"), KT_PSCMD_REBOOT);
+	assert_int_equal(kt_polsign_cmd_parse("format"), -1);
+	assert_true(kt_polsign_time_ok("2026-12-03T09:00:00Z"));
+	assert_false(kt_polsign_time_ok("2026-12-03 09:00:00Z"));
+	assert_false(kt_polsign_time_ok("2026-12-03T09:00:00"));
+	assert_false(kt_polsign_time_ok("2026-12-03T09:00:00Z1"));
+}
+
+/* Heads signed by the key but wrong: each refused with what was wrong. */
+static void test_polsign_bad_heads(void **state)
+{
+	static const uint8_t seed[32] = { 7, 7, 7 };
+	static const struct {
+		const char *head, *body, *want;
+	} cases[] = {
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"reboot\","
+		  "\"generation\":3}", "", "generation" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"reboot\"}",
+		  "x", "carries no policy" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"halt\"}",
+		  "", "no such command" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"yesterday\",\"by\":\"ops\",\"command\":\"reboot\"}",
+		  "", "not a UTC time" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"diagnose\","
+		  "\"probe\":\"closed\"}", "", "LINE/PEER" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"diagnose\","
+		  "\"probe\":\"closed/hub1\",\"seconds\":60}", "", "seconds must be 1 to 10" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"diagnose\","
+		  "\"log\":-1}", "", "log must be 0 to 500" },
+		{ "{\"format\":1,\"site\":\"site1\",\"push-id\":\"0011223344556677\","
+		  "\"created\":\"2026-12-03T09:00:00Z\",\"by\":\"ops\",\"command\":\"diagnose\","
+		  "\"seconds\":3}", "", "seconds without a probe" },
+	};
+	uint8_t pub[32], buf[1024];
+	struct kt_polsign got;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kt_image_public(seed, pub), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t hl = strlen(cases[i].head), bl = strlen(cases[i].body), n = 16 + hl + bl;
+
+		memcpy(buf, KT_POLSIGN_MAGIC, 8);
+		kt_put_be32(buf + 8, (uint32_t)hl);
+		kt_put_be32(buf + 12, 0);
+		memcpy(buf + 16, cases[i].head, hl);
+		memcpy(buf + 16 + hl, cases[i].body, bl);
+		assert_int_equal(kt_image_sign(buf, n, seed, buf + n), 0);
+		assert_int_equal(kt_polsign_open(buf, n + KT_IMAGE_SIG, pub, "site1", &got, err,
+						 sizeof(err)), -EBADMSG);
+		if (!strstr(err, cases[i].want))
+			fail_msg("case %zu: '%s' does not say '%s'", i, err, cases[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 		cmocka_unit_test(test_annex),
 		cmocka_unit_test(test_polsign),
+		cmocka_unit_test(test_polsign_commands),
+		cmocka_unit_test(test_polsign_bad_heads),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);

@@ -349,7 +349,9 @@ static int dummy_troute_del(struct sys *s, const struct sys_troute *r)
 static bool rule_same(const struct sys_rule *a, const struct sys_rule *b)
 {
 	return a->family == b->family && a->table == b->table &&
-	       a->priority == b->priority && !strcmp(a->iifname, b->iifname);
+	       a->priority == b->priority && !strcmp(a->iifname, b->iifname) &&
+	       a->src.len == b->src.len &&
+	       (!a->src.len || kt_prefix_equal(&a->src, &b->src));
 }
 
 static int dummy_rule_add(struct sys *s, const struct sys_rule *r)

@@ -360,7 +360,10 @@ static int rule_msg(struct sys *s, uint16_t type, uint16_t flags,
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct fib_rule_hdr *frh;
 
-	if ((r->family != AF_INET && r->family != AF_INET6) || !r->iifname[0])
+	if ((r->family != AF_INET && r->family != AF_INET6) ||
+	    (!r->iifname[0] && !r->src.len) ||
+	    (r->src.len && (r->src.addr.family != r->family ||
+			    r->src.len > kt_addr_size(&r->src.addr) * 8)))
 		return -EINVAL;
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
@@ -370,7 +373,12 @@ static int rule_msg(struct sys *s, uint16_t type, uint16_t flags,
 	frh->table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
 	mnl_attr_put_u32(nlh, FRA_TABLE, r->table);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, r->priority);
-	mnl_attr_put_strz(nlh, FRA_IIFNAME, r->iifname);
+	if (r->iifname[0])
+		mnl_attr_put_strz(nlh, FRA_IIFNAME, r->iifname);
+	if (r->src.len) {
+		frh->src_len = r->src.len;
+		mnl_attr_put(nlh, FRA_SRC, kt_addr_size(&r->src.addr), r->src.addr.bytes);
+	}
 	return nl_talk(s->priv, nlh, NULL, NULL);
 }
 

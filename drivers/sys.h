@@ -43,10 +43,12 @@ struct sys_troute {
 	unsigned metric;		/* 0 in the per-segment tables */
 };
 
-/* "from all iif IFNAME lookup TABLE", at PRIORITY, per family. */
+/* "from SRC iif IFNAME lookup TABLE", at PRIORITY, per family: an
+ * interface, a source, or both (src.len 0: from all). */
 struct sys_rule {
 	int family;
 	char iifname[IF_NAMESIZE];
+	struct kt_prefix src;
 	uint32_t table, priority;
 };
 

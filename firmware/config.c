@@ -1009,15 +1009,14 @@ static int f_failover(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 }
 
 /* "host:port" or "[v6]:port"; a host is a DNS name (letters, digits,
- * '-', '.') or an address. */
-static int f_mg_broker(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+ * '-', '.') or an address. Into out (256 bytes) and *out_port. */
+static int host_port(struct kt_yw *w, yaml_node_t *v, const char *p, char *out,
+		     uint16_t *out_port)
 {
-	struct kt_mgmt_cfg *m = &((struct ctx *)w->user)->cfg->management;
 	char text[300], *colon, *host = text, *end;
 	unsigned long port;
 	int r = kt_yw_copy(w, v, p, text, sizeof(text));
 
-	(void)o;
 	if (r)
 		return r;
 	colon = strrchr(text, ':');
@@ -1049,9 +1048,36 @@ static int f_mg_broker(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 						  "IPv4 address", host);
 	}
 	/* Both forms are at most 253 bytes here (checked above). */
-	memcpy(m->broker_host, host, strlen(host) + 1);
-	m->broker_port = (uint16_t)port;
+	memcpy(out, host, strlen(host) + 1);
+	*out_port = (uint16_t)port;
 	return 0;
+}
+
+static int f_mg_broker(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	struct kt_mgmt_cfg *m = &((struct ctx *)w->user)->cfg->management;
+
+	(void)o;
+	return host_port(w, v, p, m->broker_host, &m->broker_port);
+}
+
+static int f_mg_tunnel_broker(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	struct kt_mgmt_cfg *m = &((struct ctx *)w->user)->cfg->management;
+
+	(void)o;
+	return host_port(w, v, p, m->tunnel_host, &m->tunnel_port);
+}
+
+static int f_mg_via(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
+{
+	static const char *const vias[] = { "line", "auto", "tunnel", NULL };
+	int i, r = kt_yw_choose(w, v, p, vias, &i);
+
+	*(bool *)o = true;	/* given */
+	if (!r)
+		((struct ctx *)w->user)->cfg->management.via = (enum kt_mgmt_via)i;
+	return r;
 }
 
 static int f_mg_ca(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
@@ -1082,13 +1108,40 @@ static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
 	static const struct kt_yw_field f[] = {
 		{ "broker", true, f_mg_broker },
+		{ "tunnel-broker", false, f_mg_tunnel_broker },
+		{ "via", false, f_mg_via },
 		{ "ca", true, f_mg_ca },
 		{ "certificate", true, f_mg_cert },
 		{ "key", true, f_mg_key },
 		{ "policy-key", true, f_mg_policy_key },
 	};
-	((struct ctx *)w->user)->cfg->management.enabled = true;
-	return kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), o);
+	struct kt_config *cfg = ((struct ctx *)w->user)->cfg;
+	struct kt_mgmt_cfg *m = &cfg->management;
+	bool via_given = false, mseg = false;
+	int r;
+
+	(void)o;
+	m->enabled = true;
+	if ((r = kt_yw_map(w, v, p, f, sizeof(f) / sizeof(f[0]), &via_given)))
+		return r;
+	if (!via_given)
+		m->via = m->tunnel_host[0] ? KT_MGMT_VIA_AUTO : KT_MGMT_VIA_LINE;
+	if (m->via == KT_MGMT_VIA_LINE)
+		return 0;
+	/* Through the tunnel the agent sends from the box's address in the
+	 * management segment, which kyotend routes by that segment's path
+	 * (docs/failover.md). */
+	for (size_t i = 0; i < cfg->n_segments; i++)
+		mseg = mseg || cfg->segments[i].kind == KT_SEG_MANAGEMENT;
+	if (!m->tunnel_host[0])
+		return kt_yw_fail(w, v, p, "via: %s needs tunnel-broker (the broker's "
+				  "address inside the data centre)",
+				  m->via == KT_MGMT_VIA_AUTO ? "auto" : "tunnel");
+	if (cfg->role != KT_ROLE_SITE || !cfg->tunnel.enabled || !mseg)
+		return kt_yw_fail(w, v, p, "tunnel-broker needs a site with a tunnel "
+				  "section and a segment of kind management (its address "
+				  "is what the agent sends from)");
+	return 0;
 }
 
 static int f_root(struct kt_yw *w, yaml_node_t *root)

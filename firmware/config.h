@@ -126,10 +126,20 @@ struct kt_failover_cfg {
 /* The management channel to the NOC (docs/configuration.md,
  * "management"): the broker and the files of the box's identity, which
  * a site bundle installs (docs/field-guide.md). */
+enum kt_mgmt_via {
+	KT_MGMT_VIA_LINE,		/* straight over a line to `broker` */
+	KT_MGMT_VIA_AUTO,		/* the tunnel while the management segment
+					 * has a path, else the line */
+	KT_MGMT_VIA_TUNNEL,		/* only through the management tunnel */
+};
+
 struct kt_mgmt_cfg {
 	bool enabled;			/* the file has a management section */
 	char broker_host[256];		/* DNS name or address */
 	uint16_t broker_port;
+	char tunnel_host[256];		/* the broker inside the data centre, or "" */
+	uint16_t tunnel_port;
+	enum kt_mgmt_via via;
 	char ca[KT_PATH_MAX];		/* the NOC's CA certificate */
 	char certificate[KT_PATH_MAX];	/* the box's certificate */
 	char key[KT_PATH_MAX];		/* and its private key */

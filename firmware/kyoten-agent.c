@@ -5,7 +5,10 @@
  *
  * One outbound MQTT connection to the NOC's broker over TLS 1.3 with the
  * box's certificate (firmware/mqttc.c), kept up with back-off and jitter;
- * its will marks the site offline the moment it drops. It reads kyotend
+ * its will marks the site offline the moment it drops. It goes through
+ * the management tunnel (from the box's management address, which
+ * kyotend routes by that segment's path) or over a line, as
+ * management.via says (channel_check). It reads kyotend
  * over the control socket and sends:
  *
  *   kyoten/site/SITE/state      "online" (retained; the will: "offline")
@@ -83,6 +86,15 @@ struct agent {
 	char paths_sig[512];		/* the paths' states at the last telemetry */
 	time_t last_tele, next_try;
 	unsigned backoff;
+	/* The channel: through the management tunnel (from the box's
+	 * address in the management segment, which kyotend routes by that
+	 * segment's path) or over a line, as management.via says. */
+	enum kt_mgmt_via via_now;	/* of a->m */
+	bool tunnel_ok;			/* the management segment has a path */
+	double tunnel_since_s;		/* and has had it this long */
+	char source[64];		/* the box's address there */
+	time_t tunnel_retry_at;		/* after a failed try through it */
+	bool said_waiting;
 	uint64_t sent, queued, connects;
 	unsigned long long cpu_total, cpu_idle;	/* /proc/stat at the last look */
 };
@@ -280,6 +292,8 @@ static double board_temperature(void)
 	return best;
 }
 
+static const char *via_name(enum kt_mgmt_via v);
+
 /* The telemetry message from kyotend's status. */
 static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 {
@@ -336,10 +350,128 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 			"memory-free-kib", (json_int_t)(avail * (sysconf(_SC_PAGESIZE) / 1024)),
 			"denied", json_object_get(json_object_get(st, "denials"), "pairs") ?: json_null(),
 			"events-queued", (json_int_t)kt_evq_count(&a->q));
+	if (out && a->m)
+		json_object_set_new(out, "channel", json_pack("{s:s, s:s, s:i, s:s?}",
+			"via", via_name(a->via_now),
+			"broker", a->via_now == KT_MGMT_VIA_TUNNEL ? a->cfg.management.tunnel_host
+								   : a->cfg.management.broker_host,
+			"port", a->via_now == KT_MGMT_VIA_TUNNEL ? a->cfg.management.tunnel_port
+								 : a->cfg.management.broker_port,
+			"source", a->via_now == KT_MGMT_VIA_TUNNEL ? a->source : NULL));
 	return out;
 }
 
 static void disconnect(struct agent *a, const char *why);
+
+/* --- the channel --- */
+
+/* The broker's options over `via`: the same broker, its name checked
+ * against its certificate either way, dialled at its data-centre
+ * address from the box's management address through the tunnel. */
+static void fill_opts(const struct agent *a, enum kt_mgmt_via via, struct kt_mqttc_opts *o)
+{
+	*o = (struct kt_mqttc_opts){
+		.host = a->cfg.management.broker_host, .port = a->cfg.management.broker_port,
+		.ca_pem = a->ca, .ca_len = a->ca_len, .cert_pem = a->crt,
+		.cert_len = a->crt_len, .key_pem = a->key, .key_len = a->key_len,
+		.client_id = a->cfg.site_id, .keepalive_s = 30, .clean_session = true,
+		.timeout_ms = 5000 };
+	if (via == KT_MGMT_VIA_TUNNEL) {
+		o->dial_host = a->cfg.management.tunnel_host;
+		o->dial_port = a->cfg.management.tunnel_port;
+		o->bind = a->source;
+	}
+}
+
+static const char *via_name(enum kt_mgmt_via v)
+{
+	return v == KT_MGMT_VIA_TUNNEL ? "tunnel" : "line";
+}
+
+/* From kyotend's status: does the management segment have a path (its
+ * "active"), since when, and from which address does the box send. */
+static void look_at_paths(struct agent *a, json_t *st)
+{
+	json_t *paths = json_object_get(st, "paths"), *s;
+	bool was = a->tunnel_ok;
+	size_t i;
+
+	a->tunnel_ok = false;
+	if (!json_is_true(json_object_get(paths, "enabled")))
+		return;
+	json_array_foreach(json_object_get(paths, "segments"), i, s) {
+		const char *src = json_string_value(json_object_get(s, "source"));
+
+		if (strcmp(json_string_value(json_object_get(s, "kind")) ?: "", "management"))
+			continue;
+		a->tunnel_ok = json_is_string(json_object_get(s, "active")) && src &&
+			       strlen(src) < sizeof(a->source);
+		if (a->tunnel_ok) {
+			snprintf(a->source, sizeof(a->source), "%s", src);
+			a->tunnel_since_s = json_number_value(json_object_get(s, "since-s"));
+		}
+	}
+	/* A path that came back is worth a try at once (after the
+	 * hold-down), whatever failed through the tunnel before. */
+	if (a->tunnel_ok && !was)
+		a->tunnel_retry_at = 0;
+}
+
+/* kyotend's view of the paths now, before a connection is dialled. */
+static void refresh_paths(struct agent *a)
+{
+	json_t *st = NULL;
+	char err[256];
+
+	if (!kt_ctl_call(a->sock, KT_CTL_STATUS, 0, NULL, -1, &st, err, sizeof(err)))
+		look_at_paths(a, st);
+	json_decref(st);
+}
+
+/* The channel to dial now, as management.via says; false when there is
+ * none to try (via: tunnel, and no path). */
+static bool choose_via(struct agent *a, enum kt_mgmt_via *via)
+{
+	switch (a->cfg.management.via) {
+	case KT_MGMT_VIA_TUNNEL:
+		*via = KT_MGMT_VIA_TUNNEL;
+		return a->tunnel_ok;
+	case KT_MGMT_VIA_AUTO:
+		*via = a->tunnel_ok && time(NULL) >= a->tunnel_retry_at ? KT_MGMT_VIA_TUNNEL
+									 : KT_MGMT_VIA_LINE;
+		return true;
+	default:
+		*via = KT_MGMT_VIA_LINE;
+		return true;
+	}
+}
+
+/* Connected, under via: auto: off the tunnel once the management
+ * segment has no path left (at once: the line is there); back onto it
+ * once a path has held for the failover hold-down, as kyotend's own
+ * failback waits (docs/failover.md), with a clean DISCONNECT so that no
+ * will says the site is offline. */
+static void channel_check(struct agent *a)
+{
+	if (!a->m || a->cfg.management.via != KT_MGMT_VIA_AUTO)
+		return;
+	if (a->via_now == KT_MGMT_VIA_TUNNEL && !a->tunnel_ok) {
+		disconnect(a, "the management segment has no path left; over the line");
+		a->next_try = 0;
+		a->backoff = 1;
+	} else if (a->via_now == KT_MGMT_VIA_LINE && a->tunnel_ok &&
+		   time(NULL) >= a->tunnel_retry_at &&
+		   a->tunnel_since_s * 1000 >= (double)a->cfg.failover.hold_down_ms) {
+		fprintf(stderr, "kyoten-agent: the management segment has had a path for "
+			"%.0f s; moving to the tunnel\n", a->tunnel_since_s);
+		/* The retained state stays "online": reconnecting takes
+		 * milliseconds. */
+		kt_mqttc_close(a->m, false);
+		a->m = NULL;
+		a->next_try = 0;
+		a->backoff = 1;
+	}
+}
 
 /* --- commands from the NOC --- */
 
@@ -433,20 +565,18 @@ static void taken(struct agent *a, const struct kt_polsign *p)
 	taken_save(a);
 }
 
-/* A connection of its own to the broker (its own client id, no will):
- * msg published to the reply topic and acknowledged, then closed. */
+/* A connection of its own to the broker (its own client id, no will),
+ * over the channel the agent is on: msg published to the reply topic and
+ * acknowledged, then closed. */
 static int probe(struct agent *a, const char *msg, char *err, size_t errlen)
 {
 	char id[KT_NAME_MAX + 8];
-	struct kt_mqttc_opts o = {
-		.host = a->cfg.management.broker_host, .port = a->cfg.management.broker_port,
-		.ca_pem = a->ca, .ca_len = a->ca_len, .cert_pem = a->crt,
-		.cert_len = a->crt_len, .key_pem = a->key, .key_len = a->key_len,
-		.client_id = id, .keepalive_s = 30, .clean_session = true,
-		.timeout_ms = 5000 };
+	struct kt_mqttc_opts o;
 	struct kt_mqttc *m;
 	int r;
 
+	fill_opts(a, a->via_now, &o);
+	o.client_id = id;
 	snprintf(id, sizeof(id), "%s-probe", a->cfg.site_id);
 	if ((r = kt_mqttc_open(&m, &o, err, errlen)))
 		return r;
@@ -722,50 +852,87 @@ static void disconnect(struct agent *a, const char *why)
 	a->next_try = time(NULL) + 1;
 }
 
-static void try_connect(struct agent *a)
+static int connect_via(struct agent *a, enum kt_mgmt_via via, char *err, size_t errlen)
 {
 	struct kt_mqtt_will will = { .topic = a->topic_state, .msg = "offline", .len = 7,
 				     .qos = 1, .retain = true };
-	struct kt_mqttc_opts o = {
-		.host = a->cfg.management.broker_host, .port = a->cfg.management.broker_port,
-		.ca_pem = a->ca, .ca_len = a->ca_len, .cert_pem = a->crt,
-		.cert_len = a->crt_len, .key_pem = a->key, .key_len = a->key_len,
-		.client_id = a->cfg.site_id, .keepalive_s = 30, .clean_session = true,
-		.will = &will, .timeout_ms = 5000 };
+	struct kt_mqttc_opts o;
+	uint8_t granted = 0x80;
+	int r;
+
+	fill_opts(a, via, &o);
+	o.will = &will;
+	if ((r = kt_mqttc_open(&a->m, &o, err, errlen)) ||
+	    (r = kt_mqttc_publish(a->m, a->topic_state, "online", 6, 1, true, err, errlen)))
+		goto fail;
+	if ((r = kt_mqttc_subscribe(a->m, a->topic_cmd, 1, &granted, err, errlen)) ||
+	    granted == 0x80) {
+		if (!r)
+			snprintf(err, errlen, "subscribing to %s: refused by the broker",
+				 a->topic_cmd);
+		r = -EACCES;
+		goto fail;
+	}
+	a->via_now = via;
+	return 0;
+fail:
+	kt_mqttc_close(a->m, true);
+	a->m = NULL;
+	return r ? r : -EIO;
+}
+
+static void try_connect(struct agent *a)
+{
+	const struct kt_mgmt_cfg *mc = &a->cfg.management;
+	enum kt_mgmt_via via;
 	char err[512];
+	int r;
 
 	if (time(NULL) < a->next_try)
 		return;
-	if (kt_mqttc_open(&a->m, &o, err, sizeof(err)) ||
-	    kt_mqttc_publish(a->m, a->topic_state, "online", 6, 1, true, err, sizeof(err))) {
+	if (mc->via != KT_MGMT_VIA_LINE)
+		refresh_paths(a);
+	if (!choose_via(a, &via)) {
+		if (!a->said_waiting)
+			fprintf(stderr, "kyoten-agent: via: tunnel, and the management segment "
+				"has no path: waiting for one\n");
+		a->said_waiting = true;
+		a->next_try = time(NULL) + 1;
+		return;
+	}
+	a->said_waiting = false;
+	r = connect_via(a, via, err, sizeof(err));
+	if (r && via == KT_MGMT_VIA_TUNNEL && mc->via == KT_MGMT_VIA_AUTO) {
+		/* The tunnel has a path but the broker does not answer on it
+		 * (a policy without the flow, say): the line now, the tunnel
+		 * again in a minute. */
+		fprintf(stderr, "kyoten-agent: through the tunnel, %s:%u from %s: %s; over the "
+			"line instead, the tunnel again in 60 s\n", mc->tunnel_host,
+			mc->tunnel_port, a->source, err);
+		a->tunnel_retry_at = time(NULL) + 60;
+		r = connect_via(a, via = KT_MGMT_VIA_LINE, err, sizeof(err));
+	}
+	if (r) {
 		unsigned wait = a->backoff + (unsigned)(random() % (a->backoff + 1));
 
-		fprintf(stderr, "kyoten-agent: %s:%u: %s (again in %u s)\n",
-			a->cfg.management.broker_host, a->cfg.management.broker_port, err, wait);
-		kt_mqttc_close(a->m, true);
-		a->m = NULL;
+		fprintf(stderr, "kyoten-agent: %s:%u (%s): %s (again in %u s)\n",
+			via == KT_MGMT_VIA_TUNNEL ? mc->tunnel_host : mc->broker_host,
+			via == KT_MGMT_VIA_TUNNEL ? mc->tunnel_port : mc->broker_port,
+			via_name(via), err, wait);
 		a->next_try = time(NULL) + wait;
 		a->backoff = a->backoff < 32 ? a->backoff * 2 : 60;
 		return;
 	}
-	{
-		uint8_t granted = 0x80;
-
-		if (kt_mqttc_subscribe(a->m, a->topic_cmd, 1, &granted, err, sizeof(err)) ||
-		    granted == 0x80) {
-			fprintf(stderr, "kyoten-agent: cannot subscribe to %s: %s\n",
-				a->topic_cmd, granted == 0x80 ? "refused by the broker" : err);
-			kt_mqttc_close(a->m, true);
-			a->m = NULL;
-			a->next_try = time(NULL) + 5;
-			return;
-		}
-	}
 	a->backoff = 1;
 	a->connects++;
 	a->last_tele = 0;	/* the NOC gets the state at once */
-	fprintf(stderr, "kyoten-agent: connected to %s:%u as %s\n",
-		a->cfg.management.broker_host, a->cfg.management.broker_port, a->cfg.site_id);
+	if (via == KT_MGMT_VIA_TUNNEL)
+		fprintf(stderr, "kyoten-agent: connected to %s:%u through the management tunnel "
+			"from %s as %s\n", mc->tunnel_host, mc->tunnel_port, a->source,
+			a->cfg.site_id);
+	else
+		fprintf(stderr, "kyoten-agent: connected to %s:%u over the line as %s\n",
+			mc->broker_host, mc->broker_port, a->cfg.site_id);
 }
 
 /* Everything queued, oldest first, each deleted once the broker has it. */
@@ -806,6 +973,8 @@ static void tick(struct agent *a)
 		return;
 	}
 	poll_events(a, json_integer_value(json_object_get(st, "started")));
+	look_at_paths(a, st);
+	channel_check(a);
 	tele = telemetry(a, st, sig, sizeof(sig));
 	json_decref(st);
 	if (a->m && tele && (now - a->last_tele >= (time_t)a->interval_s ||
@@ -895,9 +1064,13 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	fprintf(stderr, "kyoten-agent: site %s, broker %s:%u, queue %s (%zu waiting)\n",
-		a.cfg.site_id, a.cfg.management.broker_host, a.cfg.management.broker_port,
-		a.qdir, kt_evq_count(&a.q));
+	fprintf(stderr, "kyoten-agent: site %s, broker %s:%u%s%s%s, via %s, queue %s (%zu "
+		"waiting)\n", a.cfg.site_id, a.cfg.management.broker_host,
+		a.cfg.management.broker_port, a.cfg.management.tunnel_host[0] ? " (" : "",
+		a.cfg.management.tunnel_host, a.cfg.management.tunnel_host[0] ? " in the data "
+		"centre)" : "", a.cfg.management.via == KT_MGMT_VIA_AUTO ? "auto" :
+		a.cfg.management.via == KT_MGMT_VIA_TUNNEL ? "tunnel" : "line", a.qdir,
+		kt_evq_count(&a.q));
 	while (!stopping) {
 		struct kt_mqttc_msg m;
 		char err[512];

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +53,26 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The socket bound to source address `src` (numeric), when there is
+ * one: 0, or errno (EAFNOSUPPORT for another family's). */
+static int bind_to(int fd, int family, const char *src)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+
+	if (!src)
+		return 0;
+	if (family == AF_INET && inet_pton(AF_INET, src, &in.sin_addr) == 1)
+		return bind(fd, (struct sockaddr *)&in, sizeof(in)) ? errno : 0;
+	if (family == AF_INET6 && inet_pton(AF_INET6, src, &in6.sin6_addr) == 1)
+		return bind(fd, (struct sockaddr *)&in6, sizeof(in6)) ? errno : 0;
+	return EAFNOSUPPORT;
+}
+
 /* A nonblocking connect bounded by the timeout, then a blocking socket
- * whose reads and writes time out too. */
-static int dial(const char *host, uint16_t port, unsigned timeout_ms, char *err,
-		size_t errlen)
+ * whose reads and writes time out too; from `src` when it is not NULL. */
+static int dial(const char *host, uint16_t port, const char *src, unsigned timeout_ms,
+		char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
 	struct timeval tv = { .tv_sec = timeout_ms / 1000,
@@ -72,7 +90,9 @@ static int dial(const char *host, uint16_t port, unsigned timeout_ms, char *err,
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
-		if (connect(fd, a->ai_addr, a->ai_addrlen) && errno != EINPROGRESS) {
+		if ((r = bind_to(fd, a->ai_family, src))) {
+			e = r;
+		} else if (connect(fd, a->ai_addr, a->ai_addrlen) && errno != EINPROGRESS) {
 			e = errno;
 		} else {
 			pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
@@ -87,8 +107,8 @@ static int dial(const char *host, uint16_t port, unsigned timeout_ms, char *err,
 	}
 	freeaddrinfo(ai);
 	if (fd < 0)
-		return kt_errf(err, errlen, -e, "cannot reach %s:%u: %s", host, port,
-			       strerror(e));
+		return kt_errf(err, errlen, -e, "cannot reach %s:%u%s%s: %s", host, port,
+			       src ? " from " : "", src ? src : "", strerror(e));
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -311,7 +331,9 @@ int kt_mqttc_open(struct kt_mqttc **out, const struct kt_mqttc_opts *o,
 	}
 	wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
 	wolfSSL_CTX_SetIOSend(c->ctx, io_send);
-	if ((c->fd = dial(o->host, o->port, c->timeout_ms, err, errlen)) < 0) {
+	if ((c->fd = dial(o->dial_host ? o->dial_host : o->host,
+			  o->dial_host ? o->dial_port : o->port, o->bind, c->timeout_ms, err,
+			  errlen)) < 0) {
 		r = c->fd;
 		goto fail;
 	}

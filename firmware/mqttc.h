@@ -20,8 +20,12 @@
 #define KT_MQTTC_MAX_HELD (64u * 1024 * 1024)
 
 struct kt_mqttc_opts {
-	const char *host;		/* DNS name or address, as dialled */
+	const char *host;		/* DNS name or address: the broker's name in
+					 * its certificate, and dialled unless: */
 	uint16_t port;
+	const char *dial_host;		/* another address of the same broker */
+	uint16_t dial_port;		/* (the management tunnel's), and */
+	const char *bind;		/* the source address to send from */
 	const char *ca, *cert, *key;	/* PEM files, or (when ca is NULL) */
 	const char *ca_pem, *cert_pem, *key_pem;	/* the same in memory, */
 	size_t ca_len, cert_len, key_len;	/* for a process that read them

@@ -166,6 +166,17 @@ static void whole(int family, struct kt_prefix *p)
 	p->addr.family = family;
 }
 
+/* The management segment's second rule, "from OWN lookup TABLE", for
+ * the family of the box's address in it: rule turned into it, true. */
+static bool mgmt_from(const struct paths_seg *s, int family, struct sys_rule *rule)
+{
+	if (s->kind != KT_SEG_MANAGEMENT || s->own.addr.family != family)
+		return false;
+	rule->iifname[0] = '\0';
+	rule->src = s->own;
+	return true;
+}
+
 /* The segment's table as its choice says. Each route is replaced in
  * place, so there is no moment without one. */
 static void program(struct paths *ps, struct paths_seg *s)
@@ -200,6 +211,12 @@ static void program(struct paths *ps, struct paths_seg *s)
 		snprintf(rule.iifname, sizeof(rule.iifname), "%s", s->ifname);
 		if ((err = sys_rule_add(ps->sys, &rule)))
 			kernel_fault(ps, s, "rule", err);
+		/* What the box itself sends from its management address (the
+		 * agent's channel to the NOC) takes the segment's path too,
+		 * not the main table's tunnels by metric, which do not follow
+		 * BFD. */
+		if (mgmt_from(s, families[f], &rule) && (err = sys_rule_add(ps->sys, &rule)))
+			kernel_fault(ps, s, "rule", err);
 		whole(families[f], &any);
 		if (s->restricted)
 			put_route(ps, s, &any, SYS_RT_BLACKHOLE, 0);
@@ -208,9 +225,10 @@ static void program(struct paths *ps, struct paths_seg *s)
 								     .dst = any });
 	}
 	/* What a restricted segment sends to the box's other segments is for
-	 * the policy to judge, not for the blackhole default. */
+	 * the policy to judge, not for the blackhole default; so is what the
+	 * box sends from its management address to that segment's own hosts. */
 	for (size_t j = 0; j < ps->n_seg; j++)
-		if (j != (size_t)(s - ps->seg)) {
+		if (j != (size_t)(s - ps->seg) || s->kind == KT_SEG_MANAGEMENT) {
 			if (s->restricted)
 				put_route(ps, s, &ps->seg[j].address, SYS_RT_THROW, 0);
 			else
@@ -231,6 +249,8 @@ static void unprogram(struct paths *ps, const struct paths_seg *s)
 
 		snprintf(rule.iifname, sizeof(rule.iifname), "%s", s->ifname);
 		sys_rule_del(ps->sys, &rule);
+		if (mgmt_from(s, families[f], &rule))
+			sys_rule_del(ps->sys, &rule);
 		whole(families[f], &r.dst);
 		sys_troute_del(ps->sys, &r);
 	}
@@ -622,9 +642,18 @@ int paths_apply(struct paths *ps, const struct kt_config *cfg)
 	for (size_t i = 0; i < n_old; i++) {
 		bool kept = false;
 
-		for (size_t j = 0; ps->enabled && j < cfg->n_segments; j++)
+		/* Same port and table; for the management segment also the
+		 * same address, or its "from" rule would outlive it. */
+		for (size_t j = 0; ps->enabled && j < cfg->n_segments; j++) {
+			struct kt_prefix own;
+
+			kt_prefix_host(&cfg->segments[j].address.addr, &own);
 			kept = kept || (!strcmp(cfg->segments[j].ifname, old[i].ifname) &&
-					CONFIG_PATHS_TABLE_BASE + j == old[i].table);
+					CONFIG_PATHS_TABLE_BASE + j == old[i].table &&
+					(old[i].kind != KT_SEG_MANAGEMENT ||
+					 (cfg->segments[j].kind == old[i].kind &&
+					  kt_prefix_equal(&own, &old[i].own))));
+		}
 		if (!kept)
 			unprogram(ps, &old[i]);
 	}
@@ -647,6 +676,7 @@ int paths_apply(struct paths *ps, const struct kt_config *cfg)
 		snprintf(s->ifname, sizeof(s->ifname), "%s", cs->ifname);
 		s->kind = cs->kind;
 		kt_prefix_network(&cs->address, &s->address);
+		kt_prefix_host(&cs->address.addr, &s->own);
 		s->table = CONFIG_PATHS_TABLE_BASE + (uint32_t)i;
 		s->priority = CONFIG_PATHS_RULE_PRIORITY + (uint32_t)i;
 		s->active = -1;
@@ -698,13 +728,14 @@ json_t *paths_status(const struct paths *ps)
 	for (size_t i = 0; i < ps->n_seg; i++) {
 		const struct paths_seg *s = &ps->seg[i];
 		json_t *order = json_array();
+		char own[KT_PREFIX_STRLEN];
 
 		for (size_t k = 0; k < s->n_order; k++)
 			json_array_append_new(order, json_pack("{s:s, s:b}",
 				"path", path_name(ps, s->order[k]),
 				"usable", ps->usable[s->order[k]]));
 		json_array_append_new(segs, json_pack(
-			"{s:s, s:s, s:s, s:i, s:s?, s:o, s:b, s:f, s:i, s:i, s:s, s:s?}",
+			"{s:s, s:s, s:s, s:i, s:s?, s:o, s:b, s:f, s:i, s:i, s:s, s:s?, s:s?}",
 			"segment", s->name, "port", s->ifname,
 			"kind", kt_seg_kind_name(s->kind), "table", (int)s->table,
 			"active", s->active >= 0 ? path_name(ps, s->active) : NULL,
@@ -712,7 +743,11 @@ json_t *paths_status(const struct paths *ps)
 			"since-s", (double)(now - s->changed_ms) / 1000,
 			"failovers", (int)s->failovers, "failbacks", (int)s->failbacks,
 			"last-cause", cause_names[s->last_cause],
-			"fault", s->fault[0] ? s->fault : NULL));
+			"fault", s->fault[0] ? s->fault : NULL,
+			/* The address the box's own traffic takes this
+			 * segment's path from (the management segment). */
+			"source", s->kind == KT_SEG_MANAGEMENT ?
+				  kt_addr_str(&s->own.addr, own, sizeof(own)) : NULL));
 	}
 	return json_pack("{s:b, s:i, s:o, s:i}", "enabled", ps->enabled,
 			 "hold-down-ms", (int)ps->hold_down_ms, "segments", segs,

@@ -60,6 +60,7 @@ struct paths_seg {
 	char ifname[IF_NAMESIZE];
 	enum kt_seg_kind kind;
 	struct kt_prefix address;	/* the segment's own prefix */
+	struct kt_prefix own;		/* the box's address in it, as /32 or /128 */
 	uint32_t table, priority;
 	unsigned kinds;			/* eligible line kinds, bit per kind */
 	bool restricted;		/* no best-effort: blackhole default */

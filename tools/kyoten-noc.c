@@ -1924,6 +1924,26 @@ struct target_site {
 	char sha256[65];
 };
 
+/* A push or command begun: the policy key into seed (the caller wipes
+ * it), a new id, now as its time, and who. 0, or 1 with the reason said. */
+static int sign_begin(uint8_t seed[32], struct kt_polsign *ps, time_t now)
+{
+	char path[4200], err[512];
+	uint8_t rnd[8];
+
+	snprintf(path, sizeof(path), "%s/ca/policy.key", noc_dir);
+	if (kt_key_read(path, seed, err, sizeof(err)))
+		return die("%s", err), 1;
+	if (kt_random(rnd, sizeof(rnd))) {
+		kt_wipe(seed, 32);
+		return die("no random numbers"), 1;
+	}
+	kt_hex(rnd, sizeof(rnd), ps->push_id);
+	kt_utc_time(now, ps->created, sizeof(ps->created));
+	snprintf(ps->by, sizeof(ps->by), "%s", who());
+	return 0;
+}
+
 /* FILE, with {site} replaced by the site's ID: one file for all, or one each. */
 static void site_file(const char *pattern, const char *site, char *out, size_t cap)
 {
@@ -2212,7 +2232,7 @@ static int policy_push(int argc, char **argv)
 	const char *sites = NULL, *canary = NULL, *file;
 	unsigned wave = 5, timeout_s = 60, confirm = 30;
 	struct kt_polsign ps = { 0 };
-	uint8_t seed[32], rnd[8];
+	uint8_t seed[32];
 	char err[512], path[4200], client[64], *list, *tok, *save;
 	struct kt_mqttc *m;
 	size_t n = 0, done = 0;
@@ -2257,16 +2277,8 @@ static int policy_push(int argc, char **argv)
 		snprintf(t[n++].name, KT_NAME_MAX, "%s", tok);
 	}
 	free(list);
-	snprintf(path, sizeof(path), "%s/ca/policy.key", noc_dir);
-	if (kt_key_read(path, seed, err, sizeof(err)))
-		return die("%s", err);
-	if (kt_random(rnd, sizeof(rnd))) {
-		kt_wipe(seed, sizeof(seed));
-		return die("no random numbers");
-	}
-	kt_hex(rnd, sizeof(rnd), ps.push_id);
-	kt_utc_time(time(NULL), ps.created, sizeof(ps.created));
-	snprintf(ps.by, sizeof(ps.by), "%s", who());
+	if (sign_begin(seed, &ps, time(NULL)))
+		return 1;
 	ps.confirm_timeout = confirm;
 	snprintf(client, sizeof(client), "kyoten-noc-push-%d", (int)getpid());
 	if (noc_connect(&m, client, err, sizeof(err))) {
@@ -2486,9 +2498,9 @@ static int site_command(int argc, char **argv)
 	struct kt_polsign ps = { 0 };
 	unsigned timeout_s = 60;
 	bool json = false, yes = false;
-	char err[512], path[4200], client[64], topic[128], *end;
+	char err[512], client[64], topic[128], *end;
 	const char *result, *detail;
-	uint8_t seed[32], rnd[8], *msg, g;
+	uint8_t seed[32], *msg, g;
 	size_t mlen;
 	struct kt_mqttc *m;
 	json_t *ans;
@@ -2532,17 +2544,9 @@ static int site_command(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	snprintf(ps.site, sizeof(ps.site), "%s", argv[optind]);
-	snprintf(path, sizeof(path), "%s/ca/policy.key", noc_dir);
-	if (kt_key_read(path, seed, err, sizeof(err)))
-		return die("%s", err);
-	if (kt_random(rnd, sizeof(rnd))) {
-		kt_wipe(seed, sizeof(seed));
-		return die("no random numbers");
-	}
-	kt_hex(rnd, sizeof(rnd), ps.push_id);
 	asked = time(NULL);
-	kt_utc_time(asked, ps.created, sizeof(ps.created));
-	snprintf(ps.by, sizeof(ps.by), "%s", who());
+	if (sign_begin(seed, &ps, asked))
+		return 1;
 	rc = kt_polsign_make(seed, &ps, &msg, &mlen, err, sizeof(err));
 	kt_wipe(seed, sizeof(seed));
 	if (rc)

@@ -6,7 +6,9 @@
 # its management identity by a bundle (kyoten-noc site issue,
 # kyoten-provision install), and a kyoten-agent per site. kyotend keeps
 # running the lab's own file (its tunnels and keys); the agent reads the
-# installed one for its broker, certificate and key.
+# installed one for its broker, certificate and key. The broker is also
+# at 172.16.5.10 in the data centre (cloud's second leg), reached through
+# the management tunnel; NOCLAB_VIA (default line) is the sites' `via`.
 
 declare -A agent=()
 broker=
@@ -60,6 +62,8 @@ noclab_up() {
 		cat >>"$dir/site$s.yaml" <<EOT
 management:
   broker: 203.0.113.10:8883
+  tunnel-broker: 172.16.5.10:8883
+  via: ${NOCLAB_VIA:-line}
   ca: $root/ca.crt
   certificate: $root/mgmt.crt
   key: $root/mgmt.key

@@ -678,6 +678,30 @@ static void test_tunnel_bad(void **state)
 		  "management.ca", "not an absolute path" },
 		{ good_tunnel, "hubs:\n", "management: {broker: noc:1883}\nhubs:\n", 21, 0,
 		  "management.ca", "missing key 'ca'" },
+		/* through the management tunnel */
+#define MGT(extra) "management: {broker: 203.0.113.10:8883, " extra ", ca: /etc/kyoten/ca.crt, " \
+	"certificate: /etc/kyoten/mgmt.crt, key: /etc/kyoten/mgmt.key, policy-key: " \
+	"/etc/kyoten/policy.pub}\n"
+#define MSEG "    address: 10.7.1.1/24\n  - {name: mg, kind: management, port: lan3, " \
+	"address: 10.7.4.1/24}\n"
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: 172.16.5.10:8883"), 0, 0, NULL, NULL },
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: 172.16.5.10:8883, via: tunnel"), 0, 0, NULL, NULL },
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: 172.16.5.10:8883, via: line"), 0, 0, NULL, NULL },
+		{ good_tunnel, "hubs:\n", MGT("tunnel-broker: 172.16.5.10:8883") "hubs:\n", 21, 0,
+		  "management", "tunnel-broker needs a site with a tunnel section and a segment "
+		  "of kind management" },
+		{ good_tunnel, "    address: 10.7.1.1/24\n", MSEG MGT("via: tunnel"), 39, 0,
+		  "management", "via: tunnel needs tunnel-broker" },
+		{ good_tunnel, "    address: 10.7.1.1/24\n", MSEG MGT("via: sideways"), 39, 0,
+		  "management.via", "sideways" },
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: 172.16.5.10"), 39, 0,
+		  "management.tunnel-broker", "'172.16.5.10' is not HOST:PORT" },
+#undef MSEG
+#undef MGT
 #undef MG
 	};
 	unsigned failed = 0;

@@ -354,6 +354,47 @@ static void test_reload_keeps_choice_and_removes(void **state)
 	assert_true(sys_dummy_troute_count(&f->sys, MN) > 0);
 }
 
+/* The management segment: the box's own address in it gets a "from"
+ * rule to the segment's table (the agent's channel follows the
+ * segment's path), shown in status, and gone with the address. */
+static void test_management_source_rule(void **state)
+{
+	struct fixture *f = *state;
+	struct sys_rule from = { .family = AF_INET, .table = LG, .priority = 1001 };
+	json_t *st;
+
+	unit_prefix("10.1.2.1/32", &from.src);
+	assert_false(sys_dummy_has_rule(&f->sys, &from));
+	f->cfg.segments[1].kind = KT_SEG_MANAGEMENT;
+	assert_int_equal(paths_apply(&f->p, &f->cfg), 0);
+	assert_true(sys_dummy_has_rule(&f->sys, &from));
+	assert_true(sys_dummy_has_rule(&f->sys, &(struct sys_rule){
+		.family = AF_INET, .iifname = "eth3", .table = LG, .priority = 1001 }));
+	from.family = AF_INET6;
+	from.src.addr.family = AF_INET6;
+	assert_false(sys_dummy_has_rule(&f->sys, &from));
+	from.family = AF_INET;
+	from.src.addr.family = AF_INET;
+	st = paths_status(&f->p);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(st, "segments"), 1), "source")), "10.1.2.1");
+	assert_false(json_is_string(json_object_get(json_array_get(json_object_get(st,
+		"segments"), 0), "source")));
+	json_decref(st);
+	all_up(f);
+	assert_string_equal(via(f, LG, "172.16.0.0/16"), "kt-h1-l1");
+	/* A new address: the old one's rule goes, the new one's comes. */
+	unit_prefix("10.1.2.9/24", &f->cfg.segments[1].address);
+	assert_int_equal(paths_apply(&f->p, &f->cfg), 0);
+	assert_false(sys_dummy_has_rule(&f->sys, &from));
+	unit_prefix("10.1.2.9/32", &from.src);
+	assert_true(sys_dummy_has_rule(&f->sys, &from));
+	/* And with the segment. */
+	f->cfg.n_segments = 1;
+	assert_int_equal(paths_apply(&f->p, &f->cfg), 0);
+	assert_false(sys_dummy_has_rule(&f->sys, &from));
+}
+
 static void test_refused_route_is_a_fault(void **state)
 {
 	struct fixture *f = *state;
@@ -503,6 +544,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tables_and_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_management_source_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failover_order_and_my_number, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carrier_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_down_failback, setup, teardown),

@@ -1141,6 +1141,32 @@ static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 		return kt_yw_fail(w, v, p, "tunnel-broker needs a site with a tunnel "
 				  "section and a segment of kind management (its address "
 				  "is what the agent sends from)");
+	/* An address the tunnels do not carry would be sent by the main
+	 * table, out of a line: say so now. (A DNS name is resolved by the
+	 * agent and cannot be checked here.) */
+	{
+		struct kt_addr a;
+		bool carried = false, family = false;
+
+		if (!kt_addr_parse(m->tunnel_host, &a))
+			return 0;
+		for (size_t i = 0; i < cfg->n_segments; i++)
+			family = family || (cfg->segments[i].kind == KT_SEG_MANAGEMENT &&
+					    cfg->segments[i].address.addr.family == a.family);
+		for (size_t h = 0; h < cfg->n_hubs; h++) {
+			const struct kt_tunnel_peer *pe = &cfg->hubs[h].peer;
+
+			carried = carried || kt_addr_equal(&pe->address, &a);
+			for (size_t k = 0; k < pe->n_routes; k++)
+				carried = carried || kt_prefix_contains(&pe->routes[k], &a);
+		}
+		if (!family)
+			return kt_yw_fail(w, v, p, "tunnel-broker %s is not of the management "
+					  "segment's address family", m->tunnel_host);
+		if (!carried)
+			return kt_yw_fail(w, v, p, "tunnel-broker %s is in no hub's routes: "
+					  "the tunnels would not carry it", m->tunnel_host);
+	}
 	return 0;
 }
 

@@ -31,6 +31,7 @@
  * the kernel. One loop: wait for the broker (at most a second), poll
  * kyotend, send what is due. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <math.h>
@@ -55,12 +56,14 @@
 #include "generated/autoconf.h"
 #include "image.h"
 #include "mqttc.h"
+#include "pki.h"
 #include "polsign.h"
 #include "suite.h"
 
 #define die kt_die
 #define QUEUE_MAX 2000		/* events kept on disk while the NOC is away */
 #define TAKEN_MAX 16		/* command IDs of one second kept */
+#define COMMAND_FRESH_S 600	/* a command's age, by the box's clock, at most */
 
 static volatile sig_atomic_t stopping;
 
@@ -79,6 +82,7 @@ struct agent {
 	char newest[32];
 	char taken[TAKEN_MAX][17];
 	unsigned n_taken;
+	time_t floor;			/* the box's certificate's notBefore */
 	/* Where in kyotend's log we are: its start time and the last entry
 	 * queued (kept in the queue folder, so a restart sends no twice). */
 	int64_t started;
@@ -93,7 +97,9 @@ struct agent {
 	bool tunnel_ok;			/* the management segment has a path */
 	double tunnel_since_s;		/* and has had it this long */
 	char source[64];		/* the box's address there */
-	time_t tunnel_retry_at;		/* after a failed try through it */
+	time_t tunnel_retry_at;		/* after a failed try through it, */
+	unsigned tunnel_retry_s;	/* 60 s, doubling to an hour */
+	char tunnel_path[64];		/* the segment's path at the last look */
 	bool said_waiting;
 	uint64_t sent, queued, connects;
 	unsigned long long cpu_total, cpu_idle;	/* /proc/stat at the last look */
@@ -393,9 +399,11 @@ static const char *via_name(enum kt_mgmt_via v)
 static void look_at_paths(struct agent *a, json_t *st)
 {
 	json_t *paths = json_object_get(st, "paths"), *s;
-	bool was = a->tunnel_ok;
+	char was[sizeof(a->tunnel_path)];
 	size_t i;
 
+	snprintf(was, sizeof(was), "%s", a->tunnel_path);
+	a->tunnel_path[0] = '\0';
 	a->tunnel_ok = false;
 	if (!json_is_true(json_object_get(paths, "enabled")))
 		return;
@@ -408,13 +416,27 @@ static void look_at_paths(struct agent *a, json_t *st)
 			       strlen(src) < sizeof(a->source);
 		if (a->tunnel_ok) {
 			snprintf(a->source, sizeof(a->source), "%s", src);
+			snprintf(a->tunnel_path, sizeof(a->tunnel_path), "%s",
+				 json_string_value(json_object_get(s, "active")));
 			a->tunnel_since_s = json_number_value(json_object_get(s, "since-s"));
 		}
 	}
-	/* A path that came back is worth a try at once (after the
-	 * hold-down), whatever failed through the tunnel before. */
-	if (a->tunnel_ok && !was)
+	/* Another path (or one back) is worth a try at once, after the
+	 * hold-down, whatever failed through the tunnel before. */
+	if (a->tunnel_ok && strcmp(was, a->tunnel_path)) {
 		a->tunnel_retry_at = 0;
+		a->tunnel_retry_s = 0;
+	}
+}
+
+/* The tunnel did not carry a connection to the broker: not again for a
+ * while (60 s, doubling to an hour), unless the segment's path changes. */
+static void tunnel_failed(struct agent *a)
+{
+	a->tunnel_retry_s = a->tunnel_retry_s ? a->tunnel_retry_s * 2 : 60;
+	if (a->tunnel_retry_s > 3600)
+		a->tunnel_retry_s = 3600;
+	a->tunnel_retry_at = time(NULL) + a->tunnel_retry_s;
 }
 
 /* kyotend's view of the paths now, before a connection is dialled. */
@@ -446,6 +468,9 @@ static bool choose_via(struct agent *a, enum kt_mgmt_via *via)
 	}
 }
 
+static int probe(struct agent *a, enum kt_mgmt_via via, const char *msg, char *err,
+		 size_t errlen);
+
 /* Connected, under via: auto: off the tunnel once the management
  * segment has no path left (at once: the line is there); back onto it
  * once a path has held for the failover hold-down, as kyotend's own
@@ -462,6 +487,17 @@ static void channel_check(struct agent *a)
 	} else if (a->via_now == KT_MGMT_VIA_LINE && a->tunnel_ok &&
 		   time(NULL) >= a->tunnel_retry_at &&
 		   a->tunnel_since_s * 1000 >= (double)a->cfg.failover.hold_down_ms) {
+		char err[400];
+
+		/* A connection of its own through the tunnel first: the line's
+		 * stays until the tunnel is known to carry one. */
+		if (probe(a, KT_MGMT_VIA_TUNNEL, NULL, err, sizeof(err))) {
+			tunnel_failed(a);
+			fprintf(stderr, "kyoten-agent: the management segment has a path but "
+				"the broker does not answer through it (%s); on the line, the "
+				"tunnel again in %u s\n", err, a->tunnel_retry_s);
+			return;
+		}
 		fprintf(stderr, "kyoten-agent: the management segment has had a path for "
 			"%.0f s; moving to the tunnel\n", a->tunnel_since_s);
 		/* The retained state stays "online": reconnecting takes
@@ -500,20 +536,32 @@ static void reply(struct agent *a, const char *push_id, const char *result,
 
 /* The commands taken, as QUEUE-DIR/last-push: one line "ID CREATED" for
  * each taken in the newest second (an older file has the ID alone). */
-static void taken_save(struct agent *a)
+static int taken_save(struct agent *a)
 {
 	char path[KT_PATH_MAX + 16], tmp[KT_PATH_MAX + 24];
+	bool bad;
 	FILE *f;
+	int dfd;
 
 	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	if (!(f = fopen(tmp, "we")))
-		return;
+		return -errno;
 	for (unsigned i = 0; i < a->n_taken; i++)
 		fprintf(f, "%s %s\n", a->taken[i], a->newest);
-	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
-		fprintf(stderr, "kyoten-agent: %s: %s (a replay of this command would "
-			"not be noticed after a restart)\n", path, strerror(errno));
+	bad = fflush(f) || fsync(fileno(f)) || ferror(f);
+	if (fclose(f) || bad || rename(tmp, path)) {
+		int e = errno ? errno : EIO;
+
+		unlink(tmp);
+		return -e;
+	}
+	/* The rename itself must outlive a power cut. */
+	if ((dfd = open(a->qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
 }
 
 static void taken_load(struct agent *a)
@@ -535,22 +583,49 @@ static void taken_load(struct agent *a)
 	fclose(f);
 }
 
-/* NULL when p may be taken: newer than the newest taken, or of the same
- * second and not taken yet. */
-static const char *replayed(const struct agent *a, const struct kt_polsign *p)
+/* NULL when p may be taken: newer than the newest taken (or of the same
+ * second and not taken yet), not older than the box's certificate (so a
+ * box whose record is lost, or new, takes nothing signed before it was
+ * issued), and, for a command other than a policy, signed within the
+ * last COMMAND_FRESH_S seconds by the box's clock (a reboot is not
+ * something to do an hour late). */
+static const char *replayed(const struct agent *a, const struct kt_polsign *p, char *why,
+			    size_t whylen)
 {
 	int c = strcmp(p->created, a->newest);
+	struct tm tm = { 0 };
+	time_t at, now = time(NULL);
 
 	if (c < 0)
 		return "older than the newest command taken (a replay, or the NOC's clock "
 		       "went back)";
+	if (!strptime(p->created, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return "its time cannot be read";
+	at = timegm(&tm);
+	if (at < a->floor) {
+		char f[32];
+
+		kt_utc_time(a->floor, f, sizeof(f));
+		snprintf(why, whylen, "signed at %s, before this box's certificate (%s): a "
+			 "replay", p->created, f);
+		return why;
+	}
+	if (p->command != KT_PSCMD_POLICY && (at < now - COMMAND_FRESH_S ||
+					      at > now + COMMAND_FRESH_S)) {
+		snprintf(why, whylen, "signed at %s, %lld s from this box's clock (more than "
+			 "%d): too old, or a clock is wrong", p->created,
+			 (long long)(now - at), COMMAND_FRESH_S);
+		return why;
+	}
 	for (unsigned i = 0; !c && i < a->n_taken; i++)
 		if (!strcmp(a->taken[i], p->push_id))
 			return "this command was taken before (a replay?)";
 	return NULL;
 }
 
-static void taken(struct agent *a, const struct kt_polsign *p)
+/* p marked taken, on disk before anything is done: 0, or -errno (then
+ * it is not done at all: after a restart it could be replayed). */
+static int taken(struct agent *a, const struct kt_polsign *p)
 {
 	if (strcmp(p->created, a->newest) > 0) {
 		snprintf(a->newest, sizeof(a->newest), "%s", p->created);
@@ -562,25 +637,27 @@ static void taken(struct agent *a, const struct kt_polsign *p)
 		a->n_taken--;
 	}
 	memcpy(a->taken[a->n_taken++], p->push_id, 17);
-	taken_save(a);
+	return taken_save(a);
 }
 
 /* A connection of its own to the broker (its own client id, no will),
- * over the channel the agent is on: msg published to the reply topic and
+ * over `via`: msg (when not NULL) published to the reply topic and
  * acknowledged, then closed. */
-static int probe(struct agent *a, const char *msg, char *err, size_t errlen)
+static int probe(struct agent *a, enum kt_mgmt_via via, const char *msg, char *err,
+		 size_t errlen)
 {
 	char id[KT_NAME_MAX + 8];
 	struct kt_mqttc_opts o;
 	struct kt_mqttc *m;
-	int r;
+	int r = 0;
 
-	fill_opts(a, a->via_now, &o);
+	fill_opts(a, via, &o);
 	o.client_id = id;
 	snprintf(id, sizeof(id), "%s-probe", a->cfg.site_id);
 	if ((r = kt_mqttc_open(&m, &o, err, errlen)))
 		return r;
-	r = kt_mqttc_publish(m, a->topic_reply, msg, strlen(msg), 1, false, err, errlen);
+	if (msg)
+		r = kt_mqttc_publish(m, a->topic_reply, msg, strlen(msg), 1, false, err, errlen);
 	kt_mqttc_close(m, false);
 	return r;
 }
@@ -600,7 +677,7 @@ static const char *refusal(int r, json_t *j, const char *err)
  * only the connection that is open: connection tracking may keep it while
  * new ones are refused). Otherwise kyotend reverts it by itself. */
 static void confirm_if_reachable(struct agent *a, const char *id, long long gen,
-				 unsigned timeout_s, const char *done)
+				 unsigned timeout_s, const char *done, const char *detail)
 {
 	struct kt_ctl_policy none = { 0 };
 	char err[512], *text;
@@ -610,12 +687,25 @@ static void confirm_if_reachable(struct agent *a, const char *id, long long gen,
 
 	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
-	r = !text || probe(a, text, err, sizeof(err));
+	r = !text ? -ENOMEM : probe(a, a->via_now, text, err, sizeof(err));
+	/* Under via: auto the channel it is not on must work too: a policy
+	 * confirmed through the tunnel that shuts the line would lose the
+	 * site the day the tunnels go. (The tunnel is tried when it has a
+	 * path; one that does not answer later sends the agent to the line.) */
+	if (!r && a->cfg.management.via == KT_MGMT_VIA_AUTO &&
+	    (a->via_now == KT_MGMT_VIA_TUNNEL || a->tunnel_ok)) {
+		enum kt_mgmt_via other = a->via_now == KT_MGMT_VIA_TUNNEL ? KT_MGMT_VIA_LINE
+									  : KT_MGMT_VIA_TUNNEL;
+		char e2[400];
+
+		if ((r = probe(a, other, NULL, e2, sizeof(e2))))
+			snprintf(err, sizeof(err), "over the %s: %s", via_name(other), e2);
+	}
 	free(text);
 	if (r) {
 		fprintf(stderr, "kyoten-agent: command %s: a new connection to the broker "
 			"failed under generation %lld (%s); not confirmed, kyotend reverts it "
-			"in %u s\n", id, gen, text ? err : "out of memory", timeout_s);
+			"in %u s\n", id, gen, r == -ENOMEM ? "out of memory" : err, timeout_s);
 		return;
 	}
 	j = NULL;
@@ -623,7 +713,7 @@ static void confirm_if_reachable(struct agent *a, const char *id, long long gen,
 	if (refusal(r, j, err))
 		reply(a, id, "failed", refusal(r, j, err), gen, NULL);
 	else
-		reply(a, id, done, "", gen, NULL);
+		reply(a, id, done, detail, gen, NULL);
 	json_decref(j);
 }
 
@@ -658,7 +748,7 @@ static void cmd_policy(struct agent *a, const struct kt_polsign *p)
 	}
 	gen = json_integer_value(json_object_get(json_object_get(j, "generation"), "number"));
 	json_decref(j);
-	confirm_if_reachable(a, p->push_id, gen, p->confirm_timeout, "confirmed");
+	confirm_if_reachable(a, p->push_id, gen, p->confirm_timeout, "confirmed", "");
 }
 
 /* Back to generation p->generation (0: the last confirmed one). One that
@@ -682,9 +772,15 @@ static void cmd_rollback(struct agent *a, const struct kt_polsign *p)
 	gen = json_integer_value(json_object_get(g, "number"));
 	snprintf(detail, sizeof(detail), "generation %lld is generation %lld again", gen,
 		 (long long)json_integer_value(json_object_get(g, "rollback-of")));
-	if (!strcmp(json_string_value(json_object_get(g, "state")) ?: "", "pending"))
+	if (!strcmp(json_string_value(json_object_get(g, "state")) ?: "", "pending")) {
+		/* n (of "generation %lld ...") fits: detail is 600 bytes. */
+		size_t n = strlen(detail);
+
+		snprintf(detail + n, sizeof(detail) - n, ", never confirmed before: confirmed "
+			 "once the broker was reached under it");
 		confirm_if_reachable(a, p->push_id, gen, (unsigned)json_integer_value(
-				     json_object_get(g, "timeout")), "rolled-back");
+				     json_object_get(g, "timeout")), "rolled-back", detail);
+	}
 	else
 		reply(a, p->push_id, "rolled-back", detail, gen, NULL);
 	json_decref(j);
@@ -734,9 +830,13 @@ static json_t *probe_path(struct agent *a, json_t *before, const struct kt_polsi
 		return NULL;
 	}
 	sleep(p->seconds);
-	if (kt_ctl_call(a->sock, KT_CTL_STATUS, 0, NULL, -1, &after, err, sizeof(err)) ||
-	    !(e = find_path(after, p->probe))) {
+	if (kt_ctl_call(a->sock, KT_CTL_STATUS, 0, NULL, -1, &after, err, sizeof(err))) {
 		snprintf(why, whylen, "kyotend did not answer after the probe: %s", err);
+		return NULL;
+	}
+	if (!(e = find_path(after, p->probe))) {
+		snprintf(why, whylen, "the path %s went away during the probe (a reload?)",
+			 p->probe);
 		json_decref(after);
 		return NULL;
 	}
@@ -813,6 +913,7 @@ static void handle_cmd(struct agent *a, const char *leaf, const uint8_t *msg, si
 	struct kt_polsign p;
 	const char *why;
 	char err[512];
+	int r;
 
 	if (kt_polsign_open(msg, len, a->policy_pub, a->cfg.site_id, &p, err, sizeof(err))) {
 		reply(a, p.push_id, "refused", err, 0, NULL);
@@ -824,11 +925,16 @@ static void handle_cmd(struct agent *a, const char *leaf, const uint8_t *msg, si
 		reply(a, p.push_id, "refused", err, 0, NULL);
 		return;
 	}
-	if ((why = replayed(a, &p))) {
+	if ((why = replayed(a, &p, err, sizeof(err)))) {
 		reply(a, p.push_id, "refused", why, 0, NULL);
 		return;
 	}
-	taken(a, &p);
+	if ((r = taken(a, &p))) {
+		snprintf(err, sizeof(err), "cannot record it as taken in %s (%s): not done",
+			 a->qdir, strerror(-r));
+		reply(a, p.push_id, "failed", err, 0, NULL);
+		return;
+	}
 	fprintf(stderr, "kyoten-agent: command %s: %s by %s (%s)\n", p.push_id,
 		kt_polsign_cmd_name(p.command), p.by, p.created);
 	switch (p.command) {
@@ -906,10 +1012,10 @@ static void try_connect(struct agent *a)
 		/* The tunnel has a path but the broker does not answer on it
 		 * (a policy without the flow, say): the line now, the tunnel
 		 * again in a minute. */
+		tunnel_failed(a);
 		fprintf(stderr, "kyoten-agent: through the tunnel, %s:%u from %s: %s; over the "
-			"line instead, the tunnel again in 60 s\n", mc->tunnel_host,
-			mc->tunnel_port, a->source, err);
-		a->tunnel_retry_at = time(NULL) + 60;
+			"line instead, the tunnel again in %u s\n", mc->tunnel_host,
+			mc->tunnel_port, a->source, err, a->tunnel_retry_s);
 		r = connect_via(a, via = KT_MGMT_VIA_LINE, err, sizeof(err));
 	}
 	if (r) {
@@ -1049,6 +1155,13 @@ int main(int argc, char **argv)
 		return 1;
 	if (kt_image_read_pub(a.cfg.management.policy_key, a.policy_pub, msg, sizeof(msg)))
 		return die("%s", msg);
+	{
+		struct kt_pki_info ci;
+
+		if (kt_pki_cert_info(a.crt, a.crt_len, &ci, msg, sizeof(msg)))
+			return die("%s: %s", a.cfg.management.certificate, msg);
+		a.floor = ci.not_before;
+	}
 	if (kt_evq_open(&a.q, a.qdir, QUEUE_MAX))
 		return die("%s", a.q.err);
 	if (drop_to(user, a.qdir))

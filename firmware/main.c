@@ -206,6 +206,12 @@ static void on_signal(struct kt_loop *l, int signo)
 		break;
 	default:
 		log_notice("STOP", "signal %d: shutting down", signo);
+		/* A stop asked for while a reboot waits is a stop: the box
+		 * (or, on the sim board, the lab) is going down anyway. */
+		if (d->rebooting) {
+			kt_timer_cancel(l, &d->reboot);
+			d->rebooting = false;
+		}
 		kt_loop_stop(l);
 	}
 }

@@ -1993,6 +1993,9 @@ static int push_one(struct kt_mqttc *m, const uint8_t seed[32], const char *patt
 	keep_policy(t->name, t->sha256, policy, plen);
 	snprintf(ps->site, sizeof(ps->site), "%s", t->name);
 	snprintf(ps->name, sizeof(ps->name), "%s", path[0] ? basename(path) : "policy");
+	/* Signed as it is sent: a site that took a command from this NOC
+	 * while it waited for its wave would refuse an older push. */
+	kt_utc_time(time(NULL), ps->created, sizeof(ps->created));
 	ps->policy = policy;
 	ps->policy_len = plen;
 	r = kt_polsign_make(seed, ps, &msg, &mlen, err, errlen);
@@ -2230,6 +2233,7 @@ static int policy_push(int argc, char **argv)
 	};
 	static struct target_site t[KT_MAX_SITES];
 	const char *sites = NULL, *canary = NULL, *file;
+	char started[32];
 	unsigned wave = 5, timeout_s = 60, confirm = 30;
 	struct kt_polsign ps = { 0 };
 	uint8_t seed[32];
@@ -2279,6 +2283,7 @@ static int policy_push(int argc, char **argv)
 	free(list);
 	if (sign_begin(seed, &ps, time(NULL)))
 		return 1;
+	snprintf(started, sizeof(started), "%s", ps.created);
 	ps.confirm_timeout = confirm;
 	snprintf(client, sizeof(client), "kyoten-noc-push-%d", (int)getpid());
 	if (noc_connect(&m, client, err, sizeof(err))) {
@@ -2318,7 +2323,7 @@ static int policy_push(int argc, char **argv)
 				    i < done ? t[i].result : "not pushed", "detail", t[i].detail,
 				    "sha256", t[i].sha256));
 	rec = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:b}", "push-id", ps.push_id,
-			"time", ps.created, "by", ps.by, "file", file, "confirm-timeout",
+			"time", started, "by", ps.by, "file", file, "confirm-timeout",
 			(int)confirm, "sites", res, "complete", !failed);
 	snprintf(path, sizeof(path), "%s/pushes.log", noc_dir);
 	{
@@ -2343,15 +2348,16 @@ static int policy_push(int argc, char **argv)
 
 /* One line in DIR/commands.log: who asked what of which site, and how it
  * ended. */
-static void command_record(const struct kt_polsign *ps, const char *result,
-			   const char *detail)
+static int command_record(const struct kt_polsign *ps, const char *result,
+			  const char *detail)
 {
 	char path[4200], *line;
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "push-id", ps->push_id,
 			      "time", ps->created, "by", ps->by, "site", ps->site, "command",
 			      kt_polsign_cmd_name(ps->command), "result", result, "detail",
 			      detail);
-	FILE *f;
+	FILE *f = NULL;
+	int bad;
 
 	if (j && ps->command == KT_PSCMD_ROLLBACK)
 		json_object_set_new(j, "generation", json_integer(ps->generation));
@@ -2360,9 +2366,11 @@ static void command_record(const struct kt_polsign *ps, const char *result,
 	line = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	snprintf(path, sizeof(path), "%s/commands.log", noc_dir);
-	if (!line || !(f = fopen(path, "ae")) || fprintf(f, "%s\n", line) < 0 || fclose(f))
-		die("%s: the command could not be recorded", path);
+	bad = !line || !(f = fopen(path, "ae")) || fprintf(f, "%s\n", line) < 0;
+	if (f && fclose(f))
+		bad = 1;
 	free(line);
+	return bad ? die("%s: the command could not be recorded", path) : 0;
 }
 
 /* The site's answer to command `id`: the first that is not "applied"
@@ -2435,11 +2443,15 @@ static void print_report(json_t *r)
 		json_t *bfd = json_object_get(p, "bfd"), *rtt = json_object_get(bfd, "rtt");
 		char name[96];
 
+		char clean[96], state[16];
+
 		snprintf(name, sizeof(name), "%s/%s",
 			 json_string_value(json_object_get(p, "line")) ?: "?",
 			 json_string_value(json_object_get(p, "peer")) ?: "?");
-		printf("%-22s %-6s %9lld %9lld %6lld %9llds %12lld %12lld\n", name,
-		       json_string_value(json_object_get(bfd, "state")) ?: "?",
+		mail_clean(clean, sizeof(clean), name, false);
+		mail_clean(state, sizeof(state),
+			   json_string_value(json_object_get(bfd, "state")) ?: "?", false);
+		printf("%-22s %-6s %9lld %9lld %6lld %9llds %12lld %12lld\n", clean, state,
 		       (long long)json_integer_value(json_object_get(rtt, "avg-us")),
 		       (long long)json_integer_value(json_object_get(rtt, "jitter-us")),
 		       (long long)json_integer_value(json_object_get(rtt, "lost")),
@@ -2580,7 +2592,12 @@ static int site_command(int argc, char **argv)
 		json_dumpf(json_object_get(ans, "report"), stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
-		printf("  %-16s %-12s %s\n", ps.site, result, detail);
+		char r[32], d[600];
+
+		/* What the box sent, shown on the operator's terminal. */
+		mail_clean(r, sizeof(r), result, false);
+		mail_clean(d, sizeof(d), detail, false);
+		printf("  %-16s %-12s %s\n", ps.site, r, d);
 		if (!rc && cmd == KT_PSCMD_DIAGNOSE)
 			print_report(json_object_get(ans, "report"));
 	}
@@ -2597,7 +2614,8 @@ static int site_command(int argc, char **argv)
 			printf("  %-16s back after %ld s\n", ps.site, back);
 		}
 	}
-	command_record(&ps, result, detail);
+	if (command_record(&ps, result, detail))
+		rc = 1;
 	json_decref(ans);
 	kt_mqttc_close(m, false);
 	return rc ? 1 : 0;

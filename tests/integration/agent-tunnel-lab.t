@@ -7,7 +7,7 @@
 # tunnel through a line cut, falls back to the internet line when every
 # tunnel path is gone, and goes back to the tunnel after the hold-down;
 # with `via: tunnel` it never uses the line. A policy push goes through
-# the tunnel too, and one without the flow for it is never confirmed.
+# the tunnel too, and is confirmed only when both channels work under it.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -86,22 +86,35 @@ ok "the route from the management address is a blackhole meanwhile (nothing leak
 	ip -n "$0-site1" route get 172.16.5.10 from 10.1.4.1 2>&1 | grep -Eiq "blackhole|invalid argument" &&
 	ip -n "$0-site1" route show table 1003 | grep -q "^blackhole 172.16.0.0/16"' "$L"
 
+# What the NOC sees of the site's state while the agent moves back.
+kyq() {
+	ip netns exec "$L-cloud" "$BUILD/tests/interop/kymqtt" -H 203.0.113.10 -p 8883 \
+		-C "$dir/noc/ca/ca.crt" -c "$dir/noc/noc/noc.crt" -k "$dir/noc/noc/noc.key" -i "$1" "${@:2}"
+}
+kyq state-watch -t 60000 sub kyoten/site/site1/state -q 1 -n 100 >"$dir/states" 2>&1 &
+watcher=$!
+sleep 1
 t0=$(now_ms)
 lab hub start hub1 >/dev/null 2>&1
 lab hub start hub2 >/dev/null 2>&1
 wait_for 30 all_up
 wait_for 40 via_is tunnel
 t1=$(now_ms)
-ok "the paths back: after the hold-down the agent moves back to the tunnel, and the site stays online" bash -c '
-	grep -q "moving to the tunnel" "$0/agent1.log" &&
-	[[ $(grep -c "through the management tunnel from 10.1.4.1" "$0/agent1.log") -ge 2 ]]' "$dir"
+sleep 1
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
+ok "the paths back: after the hold-down (3 s) the agent moves back to the tunnel, and the NOC never sees the site offline meanwhile" bash -c '
+	held=$(grep -o "has had a path for [0-9]* s; moving to the tunnel" "$0/agent1.log" | tail -1 | grep -o "[0-9]\+") &&
+	(( held >= 3 )) && [[ $(grep -c "through the management tunnel from 10.1.4.1" "$0/agent1.log") -ge 2 ]] &&
+	grep -q "state online" "$0/states" && ! grep -q "offline" "$0/states"' "$dir"
+sed 's/^/# /' "$dir/states"
 echo "# hubs started to online through the tunnel again: $((t1 - t0)) ms (hold-down 3 s)"
 
-# A policy push through the tunnel: the beta policy with the flow the
-# tunnel channel needs is confirmed; without it the agent's new
-# connection fails under it, and kyotend reverts it.
+# A policy push through the tunnel: confirmed only when both channels
+# work under it (via: auto), so the beta policy with the flows for both
+# is confirmed, and one with the tunnel's flow only, which would leave
+# the site nothing the day the tunnels go, is reverted by the box.
 lab policy-file site1 beta >"$dir/beta.yaml"
-cp "$dir/beta.yaml" "$dir/beta-noflow.yaml"
 cat >>"$dir/beta.yaml" <<EOF
   - from: box
     to: noc
@@ -109,19 +122,29 @@ cat >>"$dir/beta.yaml" <<EOF
     ports: [8883]
     purpose: "the management channel to the NOC's broker through the management tunnel"
 EOF
-ok "a policy pushed through the tunnel, with the flow for the channel, is applied and confirmed" bash -c '
+cp "$dir/beta.yaml" "$dir/beta-tunnel-only.yaml"
+cat >>"$dir/beta.yaml" <<EOF
+  - from: box
+    to: internet-line
+    proto: tcp
+    ports: [8883]
+    purpose: "the management channel to the NOC's broker over the internet line"
+EOF
+ok "a policy pushed through the tunnel, with the flows for both channels, is applied and confirmed" bash -c '
 	"$@" policy push "$0/beta.yaml" --sites site1 --timeout 30 >"$0/push1" 2>&1 &&
 	grep -Eq "^  site1 +confirmed" "$0/push1"' "$dir" ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc"
 sed 's/^/# /' "$dir/push1"
 g=$(lab ctl site1 status --json | jq -r .policy.generation)
-noc policy push "$dir/beta-noflow.yaml" --sites site1 --confirm-timeout 5 --timeout 10 >"$dir/push2" 2>&1
+noc policy push "$dir/beta-tunnel-only.yaml" --sites site1 --confirm-timeout 5 --timeout 10 >"$dir/push2" 2>&1
 back() { [[ $(lab ctl site1 status --json | jq -r '.policy.state + " " + (.policy.generation | tostring)') == "confirmed $g" ]]; }
 wait_for 20 back
 reverted=$?
-ok "a policy without that flow is never confirmed: the box goes back to the one before" bash -c '
+ok "a policy that shuts the line the agent would fall back to is never confirmed: the box goes back to the one before" bash -c '
 	[[ $1 == 0 ]] && grep -q "site1 *no answer" "$0/push2" &&
-	grep -q "a new connection to the broker failed under generation" "$0/agent1.log"' "$dir" "$reverted"
+	grep -q "a new connection to the broker failed under generation .*(over the line: " "$0/agent1.log"' \
+	"$dir" "$reverted"
 sed 's/^/# /' "$dir/push2"
+grep "failed under generation" "$dir/agent1.log" | tail -1 | sed 's/^/# /'
 
 # via: tunnel: the line is never used.
 kill "${agent[1]}"

@@ -27,7 +27,7 @@ require_built kyotend kyotenctl kyoten-noc kyoten-provision kyoten-agent kyoten-
 trap noclab_cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "1..12"
+echo "1..14"
 
 noclab_up 1
 
@@ -86,6 +86,23 @@ ok "site rollback --to a generation the box does not have: refused with the reas
 	"$dir" "$LABCMD" "$L" "$g" ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc"
 sed 's/^/# /' "$dir/rb2"
 
+# A generation never confirmed (applied on the box, rolled back there)
+# brought back by the NOC: pending, and confirmed by the agent only once
+# a new connection to the broker works under it.
+lab ctl site1 policy apply -t 60 -m "never confirmed" "$dir/beta2.yaml" >/dev/null 2>&1
+never=$(st | jq -r .policy.generation)
+pend=$(st | jq -r .policy.state)
+lab ctl site1 policy rollback >/dev/null 2>&1
+ok "site rollback --to a generation never confirmed: it comes back pending, and the agent confirms it once the broker is reached under it" bash -c '
+	lab=$1 l=$2 g=$3 pend=$4
+	shift 4
+	[[ $pend == pending ]] && "$@" site rollback site1 --to "$g" --timeout 30 >"$0/rb3" 2>&1 &&
+	grep -Eq "^  site1 +rolled-back +generation [0-9]+ is generation $g again, never confirmed before: confirmed once" "$0/rb3" &&
+	"$lab" --name "$l" ctl site1 status --json | jq -e ".policy.state == \"confirmed\" and
+		.policy.current.\"rollback-of\" == $g and .policy.current.\"confirmed-by\" == \"kyoten\"" >/dev/null' \
+	"$dir" "$LABCMD" "$L" "$never" "$pend" ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc"
+sed 's/^/# /' "$dir/rb3"
+
 # The diagnostic, caught on its way too (for the replays below).
 kyq catcher -t 30000 sub kyoten/site/site1/cmd/diagnose -q 1 -n 1 -o "$dir/diag.cmd" >/dev/null 2>&1 &
 catcher=$!
@@ -143,6 +160,9 @@ started=$(st | jq -r .started)
 ok "site reboot without --yes is a usage error and sends nothing" bash -c '
 	"$@" site reboot site1 >/dev/null 2>&1; [[ $? == 2 ]]' - \
 	ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc"
+kyq catcher3 -t 40000 sub kyoten/site/site1/cmd/reboot -q 1 -n 1 -o "$dir/reboot.cmd" >/dev/null 2>&1 &
+catcher=$!
+sleep 1
 t0=$(now_ms)
 ok "site reboot: the box says it is rebooting, and the NOC sees it back (kyotend started anew)" bash -c '
 	"$@" site reboot site1 --yes --timeout 60 >"$0/reboot" 2>&1 &&
@@ -151,12 +171,28 @@ ok "site reboot: the box says it is rebooting, and the NOC sees it back (kyotend
 t1=$(now_ms)
 sed 's/^/# /' "$dir/reboot"
 echo "# reboot asked to back at the NOC: $((t1 - t0)) ms"
+wait "$catcher"
 wait_for 30 sessions_up
 ok "after the reboot: kyotend restarted in place (same pid, new start), its tunnels up, the policy it ran still confirmed; every command recorded" bash -c '
 	j=$("$0" --name "$1" ctl site1 status --json) &&
 	jq -e ".processes[0].pid == $2 and .started > $3 and .policy.state == \"confirmed\"" <<<"$j" >/dev/null &&
 	grep -q "reboot asked for by kyoten" "/run/kyoten-lab/$1/site1/kyotend.log" &&
-	jq -se "[.[].command] == [\"rollback\", \"rollback\", \"diagnose\", \"diagnose\", \"reboot\"] and
-		.[4].result == \"rebooting\" and .[1].result == \"refused\" and .[0].result == \"rolled-back\" and
-		.[2].probe == \"closed/hub1\" and (.[0].by | length) > 0" "$4/noc/commands.log" >/dev/null' \
+	jq -se "[.[].command] == [\"rollback\", \"rollback\", \"rollback\", \"diagnose\", \"diagnose\", \"reboot\"] and
+		.[5].result == \"rebooting\" and .[1].result == \"refused\" and .[0].result == \"rolled-back\" and
+		.[2].result == \"rolled-back\" and .[3].probe == \"closed/hub1\" and (.[0].by | length) > 0" \
+		"$4/noc/commands.log" >/dev/null' \
 	"$LABCMD" "$L" "$pid" "$started" "$dir" || jq -c . "$dir/noc/commands.log" | sed 's/^/# /'
+
+# The agent restarted (as after a real reboot): what it took is on disk,
+# so the reboot caught on its way is not taken again.
+kill "${agent[1]}"
+wait "${agent[1]}" 2>/dev/null
+start_agent 1
+wait_for 20 online
+started=$(st | jq -r .started)
+replay reboot "$dir/reboot.cmd"
+ok "the reboot replayed to a restarted agent is refused as taken before, and the box does not reboot" bash -c '
+	[[ -s $0/reboot.cmd ]] && grep -q "\"result\":\"refused\".*taken before (a replay?)" "$0/reply-reboot" &&
+	sleep 2 && [[ $("$1" --name "$2" ctl site1 status --json | jq -r .started) == "$3" ]]' \
+	"$dir" "$LABCMD" "$L" "$started"
+sed 's/^/# /' "$dir/reply-reboot"

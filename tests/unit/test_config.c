@@ -700,6 +700,14 @@ static void test_tunnel_bad(void **state)
 		{ good_tunnel, "    address: 10.7.1.1/24\n",
 		  MSEG MGT("tunnel-broker: 172.16.5.10"), 39, 0,
 		  "management.tunnel-broker", "'172.16.5.10' is not HOST:PORT" },
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: 192.0.2.1:8883"), 39, 0,
+		  "management", "tunnel-broker 192.0.2.1 is in no hub's routes" },
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: '[2001:db8::1]:8883'"), 39, 0,
+		  "management", "not of the management segment's address family" },
+		{ good_tunnel, "    address: 10.7.1.1/24\n",
+		  MSEG MGT("tunnel-broker: noc.dc.example:8883"), 0, 0, NULL, NULL },
 #undef MSEG
 #undef MGT
 #undef MG

@@ -62,8 +62,6 @@
 
 #define die kt_die
 #define QUEUE_MAX 2000		/* events kept on disk while the NOC is away */
-#define TAKEN_MAX 16		/* command IDs of one second kept */
-#define COMMAND_FRESH_S 600	/* a command's age, by the box's clock, at most */
 
 static volatile sig_atomic_t stopping;
 
@@ -77,12 +75,7 @@ struct agent {
 	struct kt_evq q;
 	char topic_state[96], topic_tele[96], topic_event[96], topic_cmd[96], topic_reply[96];
 	uint8_t policy_pub[32];		/* the NOC's policy-signing key */
-	/* Commands taken (replays refused): the newest's time, and the IDs
-	 * of those taken in that second. */
-	char newest[32];
-	char taken[TAKEN_MAX][17];
-	unsigned n_taken;
-	time_t floor;			/* the box's certificate's notBefore */
+	struct kt_taken taken;		/* commands taken: replays refused */
 	/* Where in kyotend's log we are: its start time and the last entry
 	 * queued (kept in the queue folder, so a restart sends no twice). */
 	int64_t started;
@@ -547,8 +540,8 @@ static int taken_save(struct agent *a)
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	if (!(f = fopen(tmp, "we")))
 		return -errno;
-	for (unsigned i = 0; i < a->n_taken; i++)
-		fprintf(f, "%s %s\n", a->taken[i], a->newest);
+	for (unsigned i = 0; i < a->taken.n; i++)
+		fprintf(f, "%s %s\n", a->taken.ids[i], a->taken.newest);
 	bad = fflush(f) || fsync(fileno(f)) || ferror(f);
 	if (fclose(f) || bad || rename(tmp, path)) {
 		int e = errno ? errno : EIO;
@@ -573,70 +566,21 @@ static void taken_load(struct agent *a)
 	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
 	if (!(f = fopen(path, "re")))
 		return;
-	while (a->n_taken < TAKEN_MAX && (n = fscanf(f, "%16s %31s", id, created)) >= 1) {
+	while (a->taken.n < KT_TAKEN_MAX && (n = fscanf(f, "%16s %31s", id, created)) >= 1) {
 		if (n == 2 && kt_polsign_time_ok(created))
-			snprintf(a->newest, sizeof(a->newest), "%s", created);
-		memcpy(a->taken[a->n_taken++], id, 17);
+			snprintf(a->taken.newest, sizeof(a->taken.newest), "%s", created);
+		memcpy(a->taken.ids[a->taken.n++], id, 17);
 		if (n == 1)
 			break;
 	}
 	fclose(f);
 }
 
-/* NULL when p may be taken: newer than the newest taken (or of the same
- * second and not taken yet), not older than the box's certificate (so a
- * box whose record is lost, or new, takes nothing signed before it was
- * issued), and, for a command other than a policy, signed within the
- * last COMMAND_FRESH_S seconds by the box's clock (a reboot is not
- * something to do an hour late). */
-static const char *replayed(const struct agent *a, const struct kt_polsign *p, char *why,
-			    size_t whylen)
-{
-	int c = strcmp(p->created, a->newest);
-	struct tm tm = { 0 };
-	time_t at, now = time(NULL);
-
-	if (c < 0)
-		return "older than the newest command taken (a replay, or the NOC's clock "
-		       "went back)";
-	if (!strptime(p->created, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		return "its time cannot be read";
-	at = timegm(&tm);
-	if (at < a->floor) {
-		char f[32];
-
-		kt_utc_time(a->floor, f, sizeof(f));
-		snprintf(why, whylen, "signed at %s, before this box's certificate (%s): a "
-			 "replay", p->created, f);
-		return why;
-	}
-	if (p->command != KT_PSCMD_POLICY && (at < now - COMMAND_FRESH_S ||
-					      at > now + COMMAND_FRESH_S)) {
-		snprintf(why, whylen, "signed at %s, %lld s from this box's clock (more than "
-			 "%d): too old, or a clock is wrong", p->created,
-			 (long long)(now - at), COMMAND_FRESH_S);
-		return why;
-	}
-	for (unsigned i = 0; !c && i < a->n_taken; i++)
-		if (!strcmp(a->taken[i], p->push_id))
-			return "this command was taken before (a replay?)";
-	return NULL;
-}
-
 /* p marked taken, on disk before anything is done: 0, or -errno (then
  * it is not done at all: after a restart it could be replayed). */
 static int taken(struct agent *a, const struct kt_polsign *p)
 {
-	if (strcmp(p->created, a->newest) > 0) {
-		snprintf(a->newest, sizeof(a->newest), "%s", p->created);
-		a->n_taken = 0;
-	}
-	if (a->n_taken == TAKEN_MAX) {
-		/* More than TAKEN_MAX in one second: the oldest make room. */
-		memmove(a->taken[0], a->taken[1], sizeof(a->taken[0]) * (TAKEN_MAX - 1));
-		a->n_taken--;
-	}
-	memcpy(a->taken[a->n_taken++], p->push_id, 17);
+	kt_taken_add(&a->taken, p);
 	return taken_save(a);
 }
 
@@ -925,7 +869,7 @@ static void handle_cmd(struct agent *a, const char *leaf, const uint8_t *msg, si
 		reply(a, p.push_id, "refused", err, 0, NULL);
 		return;
 	}
-	if ((why = replayed(a, &p, err, sizeof(err)))) {
+	if ((why = kt_taken_refuses(&a->taken, &p, (int64_t)time(NULL), err, sizeof(err)))) {
 		reply(a, p.push_id, "refused", why, 0, NULL);
 		return;
 	}
@@ -1160,7 +1104,7 @@ int main(int argc, char **argv)
 
 		if (kt_pki_cert_info(a.crt, a.crt_len, &ci, msg, sizeof(msg)))
 			return die("%s: %s", a.cfg.management.certificate, msg);
-		a.floor = ci.not_before;
+		a.taken.floor = (int64_t)ci.not_before;
 	}
 	if (kt_evq_open(&a.q, a.qdir, QUEUE_MAX))
 		return die("%s", a.q.err);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <wolfssl/options.h>
@@ -269,4 +270,52 @@ int kt_polsign_open(const uint8_t *buf, size_t len, const uint8_t pub[32],
 		return kt_errf(err, errlen, -EXDEV, "the push is for site %s, not %s",
 			       p->site, site);
 	return 0;
+}
+
+const char *kt_taken_refuses(const struct kt_taken *t, const struct kt_polsign *p,
+			     int64_t now, char *why, size_t whylen)
+{
+	int c = strcmp(p->created, t->newest);
+	struct tm tm = { 0 };
+	int64_t at;
+
+	if (c < 0)
+		return "older than the newest command taken (a replay, or the NOC's clock "
+		       "went back)";
+	if (!kt_polsign_time_ok(p->created) || !strptime(p->created, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return "its time cannot be read";
+	at = (int64_t)timegm(&tm);
+	if (at < t->floor) {
+		char f[32];
+
+		kt_utc_time((time_t)t->floor, f, sizeof(f));
+		snprintf(why, whylen, "signed at %s, before this box's certificate (%s): a "
+			 "replay", p->created, f);
+		return why;
+	}
+	if (p->command != KT_PSCMD_POLICY && (at < now - KT_COMMAND_FRESH_S ||
+					      at > now + KT_COMMAND_FRESH_S)) {
+		snprintf(why, whylen, "signed at %s, %lld s from this box's clock (more than "
+			 "%d): too old, or a clock is wrong", p->created, (long long)(now - at),
+			 KT_COMMAND_FRESH_S);
+		return why;
+	}
+	for (unsigned i = 0; !c && i < t->n; i++)
+		if (!strcmp(t->ids[i], p->push_id))
+			return "this command was taken before (a replay?)";
+	return NULL;
+}
+
+void kt_taken_add(struct kt_taken *t, const struct kt_polsign *p)
+{
+	if (strcmp(p->created, t->newest) > 0) {
+		snprintf(t->newest, sizeof(t->newest), "%s", p->created);
+		t->n = 0;
+	}
+	if (t->n == KT_TAKEN_MAX) {
+		/* More than KT_TAKEN_MAX in one second: the oldest make room. */
+		memmove(t->ids[0], t->ids[1], sizeof(t->ids[0]) * (KT_TAKEN_MAX - 1));
+		t->n--;
+	}
+	memcpy(t->ids[t->n++], p->push_id, 17);
 }

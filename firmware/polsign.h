@@ -77,4 +77,27 @@ int kt_polsign_make(const uint8_t seed[32], const struct kt_polsign *p,
 int kt_polsign_open(const uint8_t *buf, size_t len, const uint8_t pub[32],
 		    const char *site, struct kt_polsign *p, char *err, size_t errlen);
 
+/* The commands a box took, so that none is taken twice: the newest one's
+ * time, the IDs taken in that second, and a floor (the box's
+ * certificate's notBefore) below which nothing is taken. */
+#define KT_TAKEN_MAX 16			/* IDs of one second kept */
+#define KT_COMMAND_FRESH_S 600		/* a command's age, by the box's clock */
+
+struct kt_taken {
+	char newest[32];
+	char ids[KT_TAKEN_MAX][17];
+	unsigned n;
+	int64_t floor;
+};
+
+/* NULL when p may be taken at `now`, else why not (in why, or a constant
+ * string): on another command's topic is the caller's to check. Refused:
+ * older than the newest taken; the same second and taken; signed before
+ * the floor; a command other than a policy signed more than
+ * KT_COMMAND_FRESH_S from now. */
+const char *kt_taken_refuses(const struct kt_taken *t, const struct kt_polsign *p,
+			     int64_t now, char *why, size_t whylen);
+/* p taken (the caller saves t before it acts on p). */
+void kt_taken_add(struct kt_taken *t, const struct kt_polsign *p);
+
 #endif

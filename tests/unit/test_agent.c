@@ -322,6 +322,58 @@ static void test_polsign_bad_heads(void **state)
 	}
 }
 
+/* Replays: what a box took, and what it refuses after. */
+static void test_taken(void **state)
+{
+	struct kt_taken t = { .floor = 1796256000 };	/* 2026-12-03T00:00:00Z */
+	struct kt_polsign p = { .command = KT_PSCMD_REBOOT, .push_id = "0000000000000001",
+				.created = "2026-12-03T09:00:00Z" };
+	int64_t now = 1796288400;			/* 2026-12-03T09:00:00Z */
+	char why[256];
+
+	(void)state;
+	assert_null(kt_taken_refuses(&t, &p, now, why, sizeof(why)));
+	kt_taken_add(&t, &p);
+	/* The same again; another of the same second is fine. */
+	assert_non_null(strstr(kt_taken_refuses(&t, &p, now, why, sizeof(why)), "taken before"));
+	snprintf(p.push_id, sizeof(p.push_id), "0000000000000002");
+	assert_null(kt_taken_refuses(&t, &p, now, why, sizeof(why)));
+	kt_taken_add(&t, &p);
+	assert_int_equal(t.n, 2);
+	/* A newer one: the older ones, even not taken, are refused. */
+	snprintf(p.push_id, sizeof(p.push_id), "0000000000000003");
+	snprintf(p.created, sizeof(p.created), "2026-12-03T09:00:05Z");
+	kt_taken_add(&t, &p);
+	assert_int_equal(t.n, 1);
+	snprintf(p.push_id, sizeof(p.push_id), "0000000000000004");
+	snprintf(p.created, sizeof(p.created), "2026-12-03T09:00:04Z");
+	assert_non_null(strstr(kt_taken_refuses(&t, &p, now, why, sizeof(why)), "older than"));
+	/* Before the box's certificate, with nothing taken yet. */
+	memset(&t, 0, sizeof(t));
+	t.floor = 1796256000;
+	snprintf(p.created, sizeof(p.created), "2026-12-02T23:59:59Z");
+	assert_non_null(strstr(kt_taken_refuses(&t, &p, now, why, sizeof(why)),
+			       "before this box's certificate (2026-12-03T00:00:00Z)"));
+	/* A command 11 minutes old or ahead is refused; a policy is not. */
+	snprintf(p.created, sizeof(p.created), "2026-12-03T08:49:00Z");
+	assert_non_null(strstr(kt_taken_refuses(&t, &p, now, why, sizeof(why)), "too old"));
+	snprintf(p.created, sizeof(p.created), "2026-12-03T09:11:00Z");
+	assert_non_null(strstr(kt_taken_refuses(&t, &p, now, why, sizeof(why)),
+			       "-660 s from this box's clock"));
+	p.command = KT_PSCMD_POLICY;
+	snprintf(p.created, sizeof(p.created), "2026-12-03T08:49:00Z");
+	assert_null(kt_taken_refuses(&t, &p, now, why, sizeof(why)));
+	/* Seventeen in one second: the first makes room, the rest stay. */
+	memset(&t, 0, sizeof(t));
+	for (int i = 0; i < KT_TAKEN_MAX + 1; i++) {
+		snprintf(p.push_id, sizeof(p.push_id), "%016x", i + 16);
+		kt_taken_add(&t, &p);
+	}
+	assert_int_equal(t.n, KT_TAKEN_MAX);
+	snprintf(p.push_id, sizeof(p.push_id), "%016x", 16 + KT_TAKEN_MAX);
+	assert_non_null(kt_taken_refuses(&t, &p, now, why, sizeof(why)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_polsign),
 		cmocka_unit_test(test_polsign_commands),
 		cmocka_unit_test(test_polsign_bad_heads),
+		cmocka_unit_test(test_taken),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);

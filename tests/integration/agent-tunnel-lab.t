@@ -87,10 +87,6 @@ ok "the route from the management address is a blackhole meanwhile (nothing leak
 	ip -n "$0-site1" route show table 1003 | grep -q "^blackhole 172.16.0.0/16"' "$L"
 
 # What the NOC sees of the site's state while the agent moves back.
-kyq() {
-	ip netns exec "$L-cloud" "$BUILD/tests/interop/kymqtt" -H 203.0.113.10 -p 8883 \
-		-C "$dir/noc/ca/ca.crt" -c "$dir/noc/noc/noc.crt" -k "$dir/noc/noc/noc.key" -i "$1" "${@:2}"
-}
 kyq state-watch -t 60000 sub kyoten/site/site1/state -q 1 -n 100 >"$dir/states" 2>&1 &
 watcher=$!
 sleep 1

@@ -39,10 +39,6 @@ online() {
 sessions_up() { [[ $(lab ctl site1 show tunnels --json | jq '[.paths[] | select(.session)] | length') == 4 ]]; }
 wait_for 20 online || echo "# the agent did not come online"
 wait_for 30 sessions_up || echo "# not every tunnel came up"
-kyq() {
-	ip netns exec "$L-cloud" "$BUILD/tests/interop/kymqtt" -H 203.0.113.10 -p 8883 \
-		-C "$dir/noc/ca/ca.crt" -c "$dir/noc/noc/noc.crt" -k "$dir/noc/noc/noc.key" -i "$1" "${@:2}"
-}
 
 # A policy pushed and confirmed, so that there is one to roll back from.
 lab policy-file site1 beta >"$dir/beta.yaml"

@@ -109,10 +109,6 @@ ok "a push signed with another key is refused by the box, reported, and changes 
 sed 's/^/# /' "$dir/push2"
 
 # site2's genuine push, caught on its way and replayed to site1.
-kyq() {
-	ip netns exec "$L-cloud" "$BUILD/tests/interop/kymqtt" -H 203.0.113.10 -p 8883 \
-		-C "$dir/noc/ca/ca.crt" -c "$dir/noc/noc/noc.crt" -k "$dir/noc/noc/noc.key" -i "$1" "${@:2}"
-}
 kyq catcher -t 20000 sub kyoten/site/site2/cmd/policy -q 1 -n 1 -o "$dir/site2.push" >/dev/null 2>&1 &
 catcher=$!
 sleep 1

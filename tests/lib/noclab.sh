@@ -25,6 +25,12 @@ noclab_cleanup() {
 lab() { "$LABCMD" --name "$L" "$@"; }
 # The NOC's tool, run where the NOC reaches its broker.
 noc() { ip netns exec "$L-cloud" "$BUILD/kyoten-noc" -d "$dir/noc" "$@"; }
+# A raw MQTT client with the NOC's identity (tests/interop/kymqtt), as
+# the NOC reaches the broker: kyq CLIENT-ID pub|sub ...
+kyq() {
+	ip netns exec "$L-cloud" "$BUILD/tests/interop/kymqtt" -H 203.0.113.10 -p 8883 \
+		-C "$dir/noc/ca/ca.crt" -c "$dir/noc/noc/noc.crt" -k "$dir/noc/noc/noc.key" -i "$1" "${@:2}"
+}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 status_json() { noc status --json --wait 700 2>/dev/null; }
 # Not through a function: $! must be the program itself.

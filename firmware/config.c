@@ -1069,10 +1069,11 @@ static int f_mg_tunnel_broker(struct kt_yw *w, yaml_node_t *v, const char *p, vo
 	return host_port(w, v, p, m->tunnel_host, &m->tunnel_port);
 }
 
+static const char *const via_names[] = { "line", "auto", "tunnel", NULL };
+
 static int f_mg_via(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 {
-	static const char *const vias[] = { "line", "auto", "tunnel", NULL };
-	int i, r = kt_yw_choose(w, v, p, vias, &i);
+	int i, r = kt_yw_choose(w, v, p, via_names, &i);
 
 	*(bool *)o = true;	/* given */
 	if (!r)
@@ -1117,7 +1118,8 @@ static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 	};
 	struct kt_config *cfg = ((struct ctx *)w->user)->cfg;
 	struct kt_mgmt_cfg *m = &cfg->management;
-	bool via_given = false, mseg = false;
+	const struct kt_segment *ms = NULL;
+	bool via_given = false;
 	int r;
 
 	(void)o;
@@ -1132,12 +1134,12 @@ static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 	 * management segment, which kyotend routes by that segment's path
 	 * (docs/failover.md). */
 	for (size_t i = 0; i < cfg->n_segments; i++)
-		mseg = mseg || cfg->segments[i].kind == KT_SEG_MANAGEMENT;
+		if (cfg->segments[i].kind == KT_SEG_MANAGEMENT)
+			ms = &cfg->segments[i];
 	if (!m->tunnel_host[0])
 		return kt_yw_fail(w, v, p, "via: %s needs tunnel-broker (the broker's "
-				  "address inside the data centre)",
-				  m->via == KT_MGMT_VIA_AUTO ? "auto" : "tunnel");
-	if (cfg->role != KT_ROLE_SITE || !cfg->tunnel.enabled || !mseg)
+				  "address inside the data centre)", kt_mgmt_via_name(m->via));
+	if (cfg->role != KT_ROLE_SITE || !cfg->tunnel.enabled || !ms)
 		return kt_yw_fail(w, v, p, "tunnel-broker needs a site with a tunnel "
 				  "section and a segment of kind management (its address "
 				  "is what the agent sends from)");
@@ -1146,13 +1148,10 @@ static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 	 * agent and cannot be checked here.) */
 	{
 		struct kt_addr a;
-		bool carried = false, family = false;
+		bool carried = false;
 
 		if (!kt_addr_parse(m->tunnel_host, &a))
 			return 0;
-		for (size_t i = 0; i < cfg->n_segments; i++)
-			family = family || (cfg->segments[i].kind == KT_SEG_MANAGEMENT &&
-					    cfg->segments[i].address.addr.family == a.family);
 		for (size_t h = 0; h < cfg->n_hubs; h++) {
 			const struct kt_tunnel_peer *pe = &cfg->hubs[h].peer;
 
@@ -1160,7 +1159,7 @@ static int f_management(struct kt_yw *w, yaml_node_t *v, const char *p, void *o)
 			for (size_t k = 0; k < pe->n_routes; k++)
 				carried = carried || kt_prefix_contains(&pe->routes[k], &a);
 		}
-		if (!family)
+		if (ms->address.addr.family != a.family)
 			return kt_yw_fail(w, v, p, "tunnel-broker %s is not of the management "
 					  "segment's address family", m->tunnel_host);
 		if (!carried)
@@ -1263,6 +1262,11 @@ size_t kt_config_paths(const struct kt_config *cfg)
 	for (size_t h = 0; h < cfg->n_hubs; h++)
 		n += cfg->hubs[h].n_endpoints;
 	return n;
+}
+
+const char *kt_mgmt_via_name(enum kt_mgmt_via v)
+{
+	return (unsigned)v <= KT_MGMT_VIA_TUNNEL ? via_names[v] : "?";
 }
 
 const char *kt_role_name(enum kt_role r)

@@ -197,6 +197,7 @@ const char *kt_config_error_str(const struct kt_config_error *e, char *buf,
 size_t kt_config_paths(const struct kt_config *cfg);
 
 const char *kt_role_name(enum kt_role r);
+const char *kt_mgmt_via_name(enum kt_mgmt_via v);	/* "line", "auto", "tunnel" */
 const char *kt_line_kind_name(enum kt_line_kind k);
 const char *kt_seg_kind_name(enum kt_seg_kind k);
 

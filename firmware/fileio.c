@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +132,35 @@ int kt_write_file_new(const char *path, const void *buf, size_t n, unsigned mode
 	if (r)
 		unlink(path);
 	return r;
+}
+
+int kt_write_file_replace(const char *path, const void *buf, size_t n, unsigned mode)
+{
+	char tmp[4200], dir[4200], *slash;
+	int r, dfd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp);
+	if ((r = kt_write_file_new(tmp, buf, n, mode)))
+		return r;
+	if (rename(tmp, path)) {
+		r = -errno;
+		unlink(tmp);
+		return r;
+	}
+	/* The rename itself must outlive a power cut. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	if ((dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
 }
 
 void kt_utc_time(time_t t, char *out, size_t cap)

@@ -18,6 +18,10 @@ int kt_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 /* Creates path (never over an existing file) with mode, writes and
  * syncs it; nothing is left behind on failure. 0 or -errno. */
 int kt_write_file_new(const char *path, const void *buf, size_t n, unsigned mode);
+/* Replaces path with buf as one step a power cut cannot split: written
+ * and synced as PATH.new, renamed over path, the folder synced. 0 or
+ * -errno (path as it was). */
+int kt_write_file_replace(const char *path, const void *buf, size_t n, unsigned mode);
 /* Writes a message into the caller's err buffer (if any) and returns
  * code: for functions that report why they refused something. */
 int kt_errf(char *err, size_t errlen, int code, const char *fmt, ...)

@@ -31,7 +31,6 @@
  * the kernel. One loop: wait for the broker (at most a second), poll
  * kyotend, send what is due. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <math.h>
@@ -118,19 +117,11 @@ static char *slurp(const char *path, size_t *len)
 
 static void cursor_save(struct agent *a)
 {
-	char text[64];
+	char text[64], path[KT_PATH_MAX + 16];
 	int n = snprintf(text, sizeof(text), "%lld %u\n", (long long)a->started, a->seq);
-	char path[KT_PATH_MAX + 16], tmp[KT_PATH_MAX + 16];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/cursor", a->qdir);
-	snprintf(tmp, sizeof(tmp), "%s/cursor.tmp", a->qdir);
-	f = fopen(tmp, "we");
-	if (f && fwrite(text, 1, (size_t)n, f) == (size_t)n && !fflush(f) && !fsync(fileno(f)) &&
-	    !fclose(f))
-		rename(tmp, path);
-	else if (f)
-		fclose(f);
+	kt_write_file_replace(path, text, (size_t)n, 0600);
 }
 
 static void cursor_load(struct agent *a)
@@ -291,7 +282,8 @@ static double board_temperature(void)
 	return best;
 }
 
-static const char *via_name(enum kt_mgmt_via v);
+static void via_addr(const struct agent *a, enum kt_mgmt_via v, const char **host,
+		     uint16_t *port);
 
 /* The telemetry message from kyotend's status. */
 static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
@@ -349,14 +341,15 @@ static json_t *telemetry(struct agent *a, json_t *st, char *sig, size_t siglen)
 			"memory-free-kib", (json_int_t)(avail * (sysconf(_SC_PAGESIZE) / 1024)),
 			"denied", json_object_get(json_object_get(st, "denials"), "pairs") ?: json_null(),
 			"events-queued", (json_int_t)kt_evq_count(&a->q));
-	if (out && a->m)
+	if (out && a->m) {
+		const char *host;
+		uint16_t port;
+
+		via_addr(a, a->via_now, &host, &port);
 		json_object_set_new(out, "channel", json_pack("{s:s, s:s, s:i, s:s?}",
-			"via", via_name(a->via_now),
-			"broker", a->via_now == KT_MGMT_VIA_TUNNEL ? a->cfg.management.tunnel_host
-								   : a->cfg.management.broker_host,
-			"port", a->via_now == KT_MGMT_VIA_TUNNEL ? a->cfg.management.tunnel_port
-								 : a->cfg.management.broker_port,
+			"via", kt_mgmt_via_name(a->via_now), "broker", host, "port", port,
 			"source", a->via_now == KT_MGMT_VIA_TUNNEL ? a->source : NULL));
+	}
 	return out;
 }
 
@@ -382,9 +375,14 @@ static void fill_opts(const struct agent *a, enum kt_mgmt_via via, struct kt_mqt
 	}
 }
 
-static const char *via_name(enum kt_mgmt_via v)
+/* Where `via` dials the broker. */
+static void via_addr(const struct agent *a, enum kt_mgmt_via v, const char **host,
+		     uint16_t *port)
 {
-	return v == KT_MGMT_VIA_TUNNEL ? "tunnel" : "line";
+	const struct kt_mgmt_cfg *mc = &a->cfg.management;
+
+	*host = v == KT_MGMT_VIA_TUNNEL ? mc->tunnel_host : mc->broker_host;
+	*port = v == KT_MGMT_VIA_TUNNEL ? mc->tunnel_port : mc->broker_port;
 }
 
 /* From kyotend's status: does the management segment have a path (its
@@ -531,30 +529,14 @@ static void reply(struct agent *a, const char *push_id, const char *result,
  * each taken in the newest second (an older file has the ID alone). */
 static int taken_save(struct agent *a)
 {
-	char path[KT_PATH_MAX + 16], tmp[KT_PATH_MAX + 24];
-	bool bad;
-	FILE *f;
-	int dfd;
+	char path[KT_PATH_MAX + 16], text[KT_TAKEN_MAX * 64];
+	size_t n = 0;
 
 	snprintf(path, sizeof(path), "%s/last-push", a->qdir);
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	if (!(f = fopen(tmp, "we")))
-		return -errno;
 	for (unsigned i = 0; i < a->taken.n; i++)
-		fprintf(f, "%s %s\n", a->taken.ids[i], a->taken.newest);
-	bad = fflush(f) || fsync(fileno(f)) || ferror(f);
-	if (fclose(f) || bad || rename(tmp, path)) {
-		int e = errno ? errno : EIO;
-
-		unlink(tmp);
-		return -e;
-	}
-	/* The rename itself must outlive a power cut. */
-	if ((dfd = open(a->qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %s\n", a->taken.ids[i],
+				      a->taken.newest);
+	return kt_write_file_replace(path, text, n, 0600);
 }
 
 static void taken_load(struct agent *a)
@@ -643,7 +625,7 @@ static void confirm_if_reachable(struct agent *a, const char *id, long long gen,
 		char e2[400];
 
 		if ((r = probe(a, other, NULL, e2, sizeof(e2))))
-			snprintf(err, sizeof(err), "over the %s: %s", via_name(other), e2);
+			snprintf(err, sizeof(err), "over the %s: %s", kt_mgmt_via_name(other), e2);
 	}
 	free(text);
 	if (r) {
@@ -935,6 +917,8 @@ static void try_connect(struct agent *a)
 {
 	const struct kt_mgmt_cfg *mc = &a->cfg.management;
 	enum kt_mgmt_via via;
+	const char *host;
+	uint16_t port;
 	char err[512];
 	int r;
 
@@ -965,10 +949,9 @@ static void try_connect(struct agent *a)
 	if (r) {
 		unsigned wait = a->backoff + (unsigned)(random() % (a->backoff + 1));
 
-		fprintf(stderr, "kyoten-agent: %s:%u (%s): %s (again in %u s)\n",
-			via == KT_MGMT_VIA_TUNNEL ? mc->tunnel_host : mc->broker_host,
-			via == KT_MGMT_VIA_TUNNEL ? mc->tunnel_port : mc->broker_port,
-			via_name(via), err, wait);
+		via_addr(a, via, &host, &port);
+		fprintf(stderr, "kyoten-agent: %s:%u (%s): %s (again in %u s)\n", host, port,
+			kt_mgmt_via_name(via), err, wait);
 		a->next_try = time(NULL) + wait;
 		a->backoff = a->backoff < 32 ? a->backoff * 2 : 60;
 		return;
@@ -1125,8 +1108,7 @@ int main(int argc, char **argv)
 		"waiting)\n", a.cfg.site_id, a.cfg.management.broker_host,
 		a.cfg.management.broker_port, a.cfg.management.tunnel_host[0] ? " (" : "",
 		a.cfg.management.tunnel_host, a.cfg.management.tunnel_host[0] ? " in the data "
-		"centre)" : "", a.cfg.management.via == KT_MGMT_VIA_AUTO ? "auto" :
-		a.cfg.management.via == KT_MGMT_VIA_TUNNEL ? "tunnel" : "line", a.qdir,
+		"centre)" : "", kt_mgmt_via_name(a.cfg.management.via), a.qdir,
 		kt_evq_count(&a.q));
 	while (!stopping) {
 		struct kt_mqttc_msg m;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -18,6 +17,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 
+#include "addr.h"
 #include "fileio.h"
 
 /* A PUBLISH that came while we waited for an acknowledgement, kept for
@@ -59,14 +59,18 @@ static int bind_to(int fd, int family, const char *src)
 {
 	struct sockaddr_in in = { .sin_family = AF_INET };
 	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+	struct kt_addr a;
 
 	if (!src)
 		return 0;
-	if (family == AF_INET && inet_pton(AF_INET, src, &in.sin_addr) == 1)
+	if (!kt_addr_parse(src, &a) || a.family != family)
+		return EAFNOSUPPORT;
+	if (family == AF_INET) {
+		memcpy(&in.sin_addr, a.bytes, 4);
 		return bind(fd, (struct sockaddr *)&in, sizeof(in)) ? errno : 0;
-	if (family == AF_INET6 && inet_pton(AF_INET6, src, &in6.sin6_addr) == 1)
-		return bind(fd, (struct sockaddr *)&in6, sizeof(in6)) ? errno : 0;
-	return EAFNOSUPPORT;
+	}
+	memcpy(&in6.sin6_addr, a.bytes, 16);
+	return bind(fd, (struct sockaddr *)&in6, sizeof(in6)) ? errno : 0;
 }
 
 /* A nonblocking connect bounded by the timeout, then a blocking socket

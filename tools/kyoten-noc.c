@@ -2008,6 +2008,29 @@ static int push_one(struct kt_mqttc *m, const uint8_t seed[32], const char *patt
 	return r;
 }
 
+/* The next JSON message on kyoten/site/SITE/LEAF before `end` (only
+ * `site`'s when it is not NULL), SITE into from; NULL when the time is
+ * up or the broker went away. Anything else that comes is skipped. */
+static json_t *next_json(struct kt_mqttc *m, const char *site, const char *leaf,
+			 char from[KT_NAME_MAX], time_t end)
+{
+	while (time(NULL) < end) {
+		struct kt_mqttc_msg msg;
+		char err[256];
+		const char *l;
+		json_t *j;
+
+		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000, err, sizeof(err)))
+			return NULL;
+		if (!(l = topic_site(msg.topic, from)) || strcmp(l, leaf) ||
+		    (site && strcmp(from, site)) ||
+		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
+			continue;
+		return j;
+	}
+	return NULL;
+}
+
 /* Replies for this push until every site of the wave answered for good
  * or the time is up. */
 static void await_wave(struct kt_mqttc *m, const char *push_id, struct target_site *w,
@@ -2016,16 +2039,12 @@ static void await_wave(struct kt_mqttc *m, const char *push_id, struct target_si
 	time_t end = time(NULL) + timeout_s;
 	size_t open = n;
 
-	while (open && time(NULL) < end) {
-		struct kt_mqttc_msg msg;
-		char err[256], site[KT_NAME_MAX];
-		json_t *j;
+	while (open) {
+		char site[KT_NAME_MAX];
+		json_t *j = next_json(m, NULL, "reply", site, end);
 
-		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000, err, sizeof(err)))
+		if (!j)
 			break;
-		if (!topic_site(msg.topic, site) ||
-		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
-			continue;
 		if (!strcmp(json_string_value(json_object_get(j, "push-id")) ?: "", push_id)) {
 			for (size_t i = 0; i < n; i++) {
 				const char *res = json_string_value(json_object_get(j, "result")) ?: "?";
@@ -2377,19 +2396,10 @@ static int command_record(const struct kt_polsign *ps, const char *result,
  * (a rollback's step on the way). NULL when none came in time. */
 static json_t *await_reply(struct kt_mqttc *m, const char *site, const char *id, time_t end)
 {
-	while (time(NULL) < end) {
-		struct kt_mqttc_msg msg;
-		char err[256], from[KT_NAME_MAX];
-		const char *leaf;
-		json_t *j;
+	char from[KT_NAME_MAX];
+	json_t *j;
 
-		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000 + 1, err,
-				  sizeof(err)))
-			return NULL;
-		if (!(leaf = topic_site(msg.topic, from)) || strcmp(leaf, "reply") ||
-		    strcmp(from, site) ||
-		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
-			continue;
+	while ((j = next_json(m, site, "reply", from, end))) {
 		if (!strcmp(json_string_value(json_object_get(j, "push-id")) ?: "", id) &&
 		    strcmp(json_string_value(json_object_get(j, "result")) ?: "", "applied"))
 			return j;
@@ -2402,21 +2412,11 @@ static json_t *await_reply(struct kt_mqttc *m, const char *site, const char *id,
  * kyotend younger than the time since the command. Seconds, or -1. */
 static long await_back(struct kt_mqttc *m, const char *site, time_t asked, time_t end)
 {
-	while (time(NULL) < end) {
-		struct kt_mqttc_msg msg;
-		char err[256], from[KT_NAME_MAX];
-		const char *leaf;
-		json_t *j;
-		long long up;
+	char from[KT_NAME_MAX];
+	json_t *j;
 
-		if (kt_mqttc_next(m, &msg, (unsigned)(end - time(NULL)) * 1000 + 1, err,
-				  sizeof(err)))
-			return -1;
-		if (!(leaf = topic_site(msg.topic, from)) || strcmp(leaf, "telemetry") ||
-		    strcmp(from, site) ||
-		    !(j = json_loadb((const char *)msg.payload, msg.len, 0, NULL)))
-			continue;
-		up = json_is_integer(json_object_get(j, "uptime-s"))
+	while ((j = next_json(m, site, "telemetry", from, end))) {
+		long long up = json_is_integer(json_object_get(j, "uptime-s"))
 		     ? json_integer_value(json_object_get(j, "uptime-s")) : -1;
 		json_decref(j);
 		/* A retained message from before the reboot is older than that. */
@@ -2441,9 +2441,7 @@ static void print_report(json_t *r)
 	       "LOST", "HANDSHAKE", "RX-BYTES", "TX-BYTES");
 	json_array_foreach(json_object_get(json_object_get(st, "tunnels"), "paths"), i, p) {
 		json_t *bfd = json_object_get(p, "bfd"), *rtt = json_object_get(bfd, "rtt");
-		char name[96];
-
-		char clean[96], state[16];
+		char name[96], clean[96], state[16];
 
 		snprintf(name, sizeof(name), "%s/%s",
 			 json_string_value(json_object_get(p, "line")) ?: "?",

@@ -374,6 +374,32 @@ static void test_taken(void **state)
 	assert_non_null(kt_taken_refuses(&t, &p, now, why, sizeof(why)));
 }
 
+/* The agent's records (cursor, commands taken) are replaced whole: the
+ * new bytes, the asked mode, no PATH.new left, and a folder that is not
+ * there leaves nothing. */
+static void test_write_replace(void **state)
+{
+	char path[160], tmp[170];
+	uint8_t *b;
+	size_t len;
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/last-push", dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	assert_int_equal(kt_write_file_replace(path, "one\n", 4, 0600), 0);
+	assert_int_equal(kt_write_file_replace(path, "two two\n", 8, 0600), 0);
+	assert_int_equal(kt_read_file(path, 100, &b, &len), 0);
+	assert_int_equal(len, 8);
+	assert_memory_equal(b, "two two\n", 8);
+	free(b);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_not_equal(stat(tmp, &st), 0);
+	snprintf(path, sizeof(path), "%s/no-such-folder/x", dir);
+	assert_int_equal(kt_write_file_replace(path, "x", 1, 0600), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_polsign_commands),
 		cmocka_unit_test(test_polsign_bad_heads),
 		cmocka_unit_test(test_taken),
+		cmocka_unit_test_setup_teardown(test_write_replace, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
